@@ -1,0 +1,1 @@
+"""The client layer: endpoints, jobs, errors and the HTTP client. Imports no Textual."""
