@@ -1,0 +1,227 @@
+"""The headless commands: what the app does, for scripts and quick checks over SSH.
+
+Results go to stdout as JSON, messages to stderr. Exit codes: 0 success; 1 the job ended
+FAILED/CANCELLED/TIMED_OUT or the route answered an error status; 2 bad usage or bad input;
+3 network or auth trouble.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .api import errors as E
+from .api.models import COMPLETED, FINAL_STATUSES, Endpoint, EndpointKind, guess_kind
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_NETWORK = 0, 1, 2, 3
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def endpoint_parser(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("endpoint", metavar="ENDPOINT", help="a configured name or a URL")
+        p.add_argument(
+            "--kind",
+            choices=[k.value for k in EndpointKind],
+            help="the endpoint's kind when a URL does not say it (e.g. worker)",
+        )
+        return p
+
+    p = endpoint_parser("run", "submit a job to a queue endpoint (or a local worker)")
+    p.add_argument(
+        "--input",
+        "-i",
+        dest="input",
+        metavar="JSON",
+        help="the input object: JSON text, @file.json, or - for stdin",
+    )
+    p.add_argument("--sync", action="store_true", help="use /runsync and wait for the result")
+    p.add_argument("--wait", action="store_true", help="after /run, wait until the job ends")
+    p.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S seconds")
+    for name, help in (
+        ("status", "show a job's status"),
+        ("cancel", "cancel a job"),
+        ("retry", "retry a failed or timed-out job"),
+        ("stream", "print a job's stream chunks as they come, one JSON line each"),
+    ):
+        endpoint_parser(name, help).add_argument("job_id", metavar="JOB_ID")
+    endpoint_parser("health", "show an endpoint's queue and worker counts")
+    endpoint_parser("purge", "remove the queued (not running) jobs of an endpoint")
+    p = endpoint_parser("call", "call a route of a load-balanced endpoint")
+    p.add_argument("method", metavar="METHOD", help="GET, POST, PUT, PATCH, DELETE, ...")
+    p.add_argument("path", metavar="PATH", help="e.g. /echo")
+    p.add_argument(
+        "--json",
+        dest="json_body",
+        metavar="JSON",
+        help="the JSON body: text, @file.json, or - for stdin",
+    )
+
+
+COMMANDS = ("run", "status", "cancel", "retry", "stream", "health", "purge", "call")
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def emit(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False), flush=True)
+
+
+def read_text_arg(value: str) -> str:
+    if value == "-":
+        return sys.stdin.read()
+    if value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise E.UsageError(f"Cannot read {path}: {err.strerror}") from None
+        except UnicodeDecodeError:
+            raise E.UsageError(f"{path} is not UTF-8 text") from None
+    return value
+
+
+def resolve_endpoint(ref: str, kind: str | None, config: Any) -> Endpoint:
+    """A configured endpoint's name, or a URL whose shape (or ``--kind``) gives its kind."""
+    found = config.endpoint(ref) if config is not None else None
+    if found is not None:
+        if kind and kind != found.kind.value:
+            raise E.UsageError(f"{ref} is configured as {found.kind.value}, not {kind}")
+        return found
+    if not ref.startswith(("http://", "https://")):
+        where = f" in {config.path}" if config is not None else ""
+        raise E.UsageError(
+            f"Unknown endpoint {ref!r}: not a configured name{where} and not a URL "
+            "(e.g. https://api.runpod.ai/v2/ID or http://localhost:8000 --kind worker)."
+        )
+    guessed = EndpointKind(kind) if kind else guess_kind(ref)
+    if guessed is None:
+        raise E.UsageError(
+            f"Cannot tell what kind of endpoint {ref} is: add --kind queue, lb or worker."
+        )
+    return Endpoint(name=ref, kind=guessed, url=ref, source="cli")
+
+
+def job_exit_code(answer: dict[str, Any]) -> int:
+    status = answer.get("status")
+    if status == COMPLETED:
+        return EXIT_OK
+    if status in FINAL_STATUSES:
+        return EXIT_JOB_FAILED
+    return EXIT_OK  # not final yet (run without --wait, status of a running job)
+
+
+async def _run(args: argparse.Namespace, client: Any) -> int:
+    from .api.payload import parse_input
+
+    if args.input is None:
+        raise E.UsageError('run needs --input, e.g. --input \'{"prompt": "hi"}\'')
+    job_input = parse_input(read_text_arg(args.input))
+    answer = await _submit(client, job_input, args.sync)
+    job_id = answer["id"]
+    status = answer.get("status")
+    if status in FINAL_STATUSES or not (args.sync or args.wait):
+        emit(answer)
+        return job_exit_code(answer)
+    # Never lose the id: say it before waiting, so an interrupted wait can be picked up.
+    say(f"job {job_id} is {status}; waiting (flash-tui status {args.endpoint} {job_id})")
+    try:
+        final = await client.wait(job_id, timeout=args.timeout)
+    except E.FlashError as err:
+        say(f"error: {err}")
+        say(f"job id: {job_id}")
+        return err.exit_code
+    emit(final)
+    return job_exit_code(final)
+
+
+async def _submit(client: Any, job_input: dict[str, Any], sync: bool) -> dict[str, Any]:
+    """Submit; a 429 (not accepted) is retried after its Retry-After, a few times."""
+    for attempt in range(4):
+        try:
+            answer: dict[str, Any] = await client.submit(job_input, sync=sync)
+            return answer
+        except E.RateLimited as err:
+            if attempt == 3:
+                raise
+            delay = err.retry_after if err.retry_after is not None else 2.0 * (attempt + 1)
+            say(f"rate limited; trying again in {delay:g} s")
+            await asyncio.sleep(min(delay, 30.0))
+    raise AssertionError("unreachable")
+
+
+async def _call(args: argparse.Namespace, client: Any) -> int:
+    from .api.payload import parse_json
+
+    body = None
+    if args.json_body is not None:
+        body = parse_json(read_text_arg(args.json_body))
+    answer = await client.call(args.method, args.path, body)
+    say(
+        f"{answer.status_code} {answer.reason} in {answer.elapsed_s * 1000:.0f} ms "
+        f"({answer.size} bytes) {answer.method} {answer.url}"
+    )
+    if answer.is_json:
+        emit(answer.json)
+    elif answer.text:
+        print(answer.text, flush=True)
+    if answer.status_code in (401, 403):
+        say("error: the API key was refused (check RUNPOD_API_KEY)")
+        return EXIT_NETWORK
+    return EXIT_OK if answer.ok else EXIT_JOB_FAILED
+
+
+async def _stream(args: argparse.Namespace, client: Any) -> int:
+    state: dict[str, Any] = {}
+    async for chunk in client.iter_stream(args.job_id, state=state):
+        print(json.dumps(chunk, ensure_ascii=False), flush=True)
+    status = state.get("status")
+    say(f"stream ended: job {args.job_id} is {status}")
+    return job_exit_code({"status": status})
+
+
+async def dispatch(args: argparse.Namespace) -> int:
+    from .api.client import EndpointClient
+    from .config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    if config.error:
+        say(f"warning: config not used: {config.error}")
+    endpoint = resolve_endpoint(args.endpoint, args.kind, config)
+    async with EndpointClient(endpoint, api_key=config.key()) as client:
+        command = args.command
+        if command == "run":
+            return await _run(args, client)
+        if command == "call":
+            return await _call(args, client)
+        if command == "stream":
+            return await _stream(args, client)
+        if command == "health":
+            health = await client.health()
+            emit(health.raw)
+            say(health.summary())
+            return EXIT_OK
+        if command == "purge":
+            emit(await client.purge_queue())
+            return EXIT_OK
+        op = {"status": client.status, "cancel": client.cancel, "retry": client.retry}[command]
+        answer = await op(args.job_id)
+        emit(answer)
+        return job_exit_code(answer) if command == "status" else EXIT_OK
+
+
+def run_command(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(dispatch(args))
+    except E.FlashError as err:
+        say(f"error: {err}")
+        return err.exit_code
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
