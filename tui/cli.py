@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import errors as E
-from .api.models import COMPLETED, FINAL_STATUSES, Endpoint, EndpointKind, guess_kind
+from .api.models import COMPLETED, TERMINAL_STATUSES, Endpoint, EndpointKind, guess_kind
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_NETWORK = 0, 1, 2, 3
 
@@ -112,7 +112,7 @@ def job_exit_code(answer: dict[str, Any]) -> int:
     status = answer.get("status")
     if status == COMPLETED:
         return EXIT_OK
-    if status in FINAL_STATUSES:
+    if status in TERMINAL_STATUSES:
         return EXIT_JOB_FAILED
     return EXIT_OK  # not final yet (run without --wait, status of a running job)
 
@@ -126,11 +126,12 @@ async def _run(args: argparse.Namespace, client: Any) -> int:
     answer = await _submit(client, job_input, args.sync)
     job_id = answer["id"]
     status = answer.get("status")
-    if status in FINAL_STATUSES or not (args.sync or args.wait):
+    if status in TERMINAL_STATUSES or not (args.sync or args.wait):
         emit(answer)
         return job_exit_code(answer)
     # Never lose the id: say it before waiting, so an interrupted wait can be picked up.
-    say(f"job {job_id} is {status}; waiting (flash-tui status {args.endpoint} {job_id})")
+    kind = f" --kind {args.kind}" if args.kind else ""
+    say(f"job {job_id} is {status}; waiting (flash-tui status{kind} {args.endpoint} {job_id})")
     try:
         final = await client.wait(job_id, timeout=args.timeout)
     except E.FlashError as err:
@@ -182,7 +183,8 @@ async def _stream(args: argparse.Namespace, client: Any) -> int:
     async for chunk in client.iter_stream(args.job_id, state=state):
         print(json.dumps(chunk, ensure_ascii=False), flush=True)
     status = state.get("status")
-    say(f"stream ended: job {args.job_id} is {status}")
+    error = f": {state['error']}" if state.get("error") else ""
+    say(f"stream ended: job {args.job_id} is {status}{error}")
     return job_exit_code({"status": status})
 
 

@@ -18,7 +18,7 @@ import httpx
 
 from . import errors as E
 from .models import (
-    FINAL_STATUSES,
+    TERMINAL_STATUSES,
     Endpoint,
     EndpointKind,
     Health,
@@ -461,6 +461,8 @@ class EndpointClient:
                 continue
             failures = 0
             state["status"] = answer.get("status")
+            if answer.get("error"):
+                state["error"] = answer["error"]
             chunks = answer.get("stream")
             if isinstance(chunks, dict):
                 chunks = [chunks]
@@ -468,9 +470,9 @@ class EndpointClient:
                 chunks = []
             for chunk in chunks:
                 yield chunk.get("output", chunk) if isinstance(chunk, dict) else chunk
-            if str(answer.get("status")) in FINAL_STATUSES and not chunks:
+            if str(answer.get("status")) in TERMINAL_STATUSES and not chunks:
                 return
-            if self.dialect.name == "worker" and str(answer.get("status")) in FINAL_STATUSES:
+            if self.dialect.name == "worker" and str(answer.get("status")) in TERMINAL_STATUSES:
                 return  # the local server hands every chunk over in one answer
             if not chunks:
                 await asyncio.sleep(interval)
@@ -525,7 +527,7 @@ class EndpointClient:
             failures = 0
             if on_answer is not None:
                 on_answer(answer)
-            if str(answer.get("status")) in FINAL_STATUSES:
+            if str(answer.get("status")) in TERMINAL_STATUSES:
                 return answer
             if self.status_sync_supported is False:
                 await asyncio.sleep(interval)

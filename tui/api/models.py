@@ -114,8 +114,6 @@ EXPIRED = "EXPIRED"
 UNKNOWN = "UNKNOWN"
 
 TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, TIMED_OUT})
-#: Statuses after which flash-tui stops polling (Runpod's terminal ones and ours).
-FINAL_STATUSES = TERMINAL_STATUSES | {EXPIRED, UNKNOWN}
 #: Runpod statuses that end a retry-able job.
 RETRYABLE_STATUSES = frozenset({FAILED, TIMED_OUT})
 
@@ -149,7 +147,7 @@ def decode_error(error: Any) -> WorkerError | None:
             return None
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     if not isinstance(data, dict) or not ({"error_type", "error_message"} & data.keys()):
         return None
@@ -196,10 +194,14 @@ class Job:
     worker_id: str | None = None
     retries: int | None = None
     note: str = ""
+    #: Set by ``mark``: flash-tui itself closed the job (expired, outcome unknown). A server
+    #: that sends a status named EXPIRED does not close it: unknown statuses stay open.
+    closed: bool = False
 
     @property
     def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
+        """Nothing more will change: stop polling."""
+        return self.closed or self.status in TERMINAL_STATUSES
 
     @property
     def is_terminal(self) -> bool:
@@ -218,13 +220,11 @@ class Job:
                 continue  # a different id is not ours to adopt
             if self.raw.get(key, _MISSING) != value:
                 self.raw[key] = value
-                attr = _ANSWER_FIELDS.get(key)
-                if attr is not None:
-                    changed.add(attr)
+                changed.add(_ANSWER_FIELDS.get(key, "raw"))
         if "status" in changed:
             status = answer.get("status")
             self.status = str(status) if status is not None else self.status
-            if status == IN_QUEUE and self.ended_at is not None:
+            if status == IN_QUEUE and self.ended_at is not None and not self.closed:
                 # Back in the queue after a retry: the old result is gone.
                 self.ended_at = None
                 for key in ("output", "error"):
@@ -256,6 +256,7 @@ class Job:
         now = time.time() if now is None else now
         self.status = status
         self.note = note
+        self.closed = True
         self.updated_at = now
         if self.ended_at is None:
             self.ended_at = now
