@@ -1,0 +1,294 @@
+"""Pilot tests of real flows: the app in demo mode against its sandbox on loopback."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.apphelpers import make_app, wait_until
+from tui.api.models import EndpointKind, Job
+from tui.ui.app import FlashApp
+from tui.ui.screens.endpoint_form import EndpointForm
+from tui.ui.screens.job_detail import JobDetailScreen
+from tui.ui.widgets.job_table import JobTable
+from tui.ui.widgets.payload import PayloadEditor
+from tui.ui.widgets.route_panel import RoutePanel
+from tui.ui.widgets.sidebar import EndpointSidebar
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    monkeypatch.delenv("FLASH_TUI_CONFIG", raising=False)
+
+
+def jobs(app: FlashApp) -> list[Job]:
+    return list(app.query_one(JobTable).jobs.values())
+
+
+def real_jobs(app: FlashApp) -> list[Job]:
+    return [j for j in jobs(app) if j.status != "SUBMITTING"]
+
+
+async def select(pilot, app: FlashApp, name: str) -> None:  # type: ignore[no-untyped-def]
+    sidebar = app.query_one(EndpointSidebar)
+    await wait_until(pilot, lambda: app.sandbox is not None, what="the sandbox")
+    sidebar.highlighted = sidebar.get_option_index(name)
+    await wait_until(pilot, lambda: app.current is not None and app.current.name == name)
+
+
+async def set_payload(pilot, app: FlashApp, value: object) -> None:  # type: ignore[no-untyped-def]
+    app.query_one(PayloadEditor).text_area.load_text(json.dumps(value))
+    await pilot.pause()
+
+
+async def test_echo_completes_and_detail_shows_output(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "echo")
+        await set_payload(pilot, app, {"prompt": "hello from the test", "n": 3})
+        await pilot.press("ctrl+r")
+        await wait_until(
+            pilot, lambda: real_jobs(app) and real_jobs(app)[0].is_final, what="echo to finish"
+        )
+        job = real_jobs(app)[0]
+        assert job.status == "COMPLETED"
+        assert job.output == {"prompt": "hello from the test", "n": 3}
+        assert job.worker_id and job.execution_ms is not None
+        app.query_one(JobTable).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        output = app.screen.query_one("#detail-output").text  # type: ignore[attr-defined]
+        assert json.loads(output) == {"prompt": "hello from the test", "n": 3}
+        await pilot.press("escape")
+        assert not isinstance(app.screen, JobDetailScreen)
+
+
+async def test_run_sync_gets_the_result_in_one_call(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "echo")
+        await set_payload(pilot, app, {"sync": True})
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: real_jobs(app) and real_jobs(app)[0].is_final)
+        job = real_jobs(app)[0]
+        assert job.status == "COMPLETED" and job.sync
+        assert job.output == {"sync": True}
+
+
+async def test_sleepy_can_be_cancelled(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "sleepy")
+        await set_payload(pilot, app, {"seconds": 60})
+        await pilot.press("ctrl+r")
+        await wait_until(
+            pilot,
+            lambda: real_jobs(app) and real_jobs(app)[0].status == "IN_PROGRESS",
+            what="sleepy to start",
+        )
+        table = app.query_one(JobTable)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.pause()
+        await pilot.press("c")
+        await wait_until(
+            pilot,
+            lambda: real_jobs(app)[0].status == "CANCELLED",
+            what=f"cancel {[str(n.message) for n in app._notifications]} {app.focused}",
+        )
+        assert real_jobs(app)[0].is_final
+
+
+async def test_flaky_fails_then_retry_completes(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "flaky")
+        await set_payload(pilot, app, {"fail": True, "fail_attempts": 1})
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: real_jobs(app) and real_jobs(app)[0].is_final)
+        job = real_jobs(app)[0]
+        assert job.status == "FAILED"
+        decoded = job.worker_error
+        assert decoded is not None and "ValueError" in decoded.type
+        table = app.query_one(JobTable)
+        table.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        error_text = app.screen.query_one("#detail-error").text  # type: ignore[attr-defined]
+        assert "ValueError" in error_text and "Traceback" in error_text
+        await pilot.press("r")  # retry from the detail view
+        await wait_until(pilot, lambda: job.status == "COMPLETED", what="the retried job")
+        assert job.retries == 1
+        assert app.screen.query_one("#detail-output").text  # type: ignore[attr-defined]
+
+
+async def test_route_panel_post_echo_shows_status_and_body(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "api")
+        panel = app.query_one(RoutePanel)
+        assert panel.method == "POST" and panel.path == "/echo"
+        body = {"text": "[bold]not markup[/bold] [link=https://x]y[/link] \x1b[31mred"}
+        panel.query_one("#route-body").load_text(json.dumps(body))  # type: ignore[attr-defined]
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: panel.answer is not None, what="the route's answer")
+        assert panel.answer is not None
+        assert panel.answer.status_code == 200
+        assert panel.answer.json == body
+        shown = panel.query_one("#route-answer-body").text  # type: ignore[attr-defined]
+        # Markup is shown literally; the escape character is shown escaped, never sent raw.
+        assert "[bold]not markup[/bold]" in shown and "[link=https://x]" in shown
+        assert "\x1b" not in shown and "\\u001b[31mred" in shown
+        line = str(panel.query_one("#route-answer-line").render())
+        assert line.startswith("200")
+
+
+async def test_route_panel_shows_an_error_status(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "api")
+        panel = app.query_one(RoutePanel)
+        fail = next(i for i, r in enumerate(app.current.routes) if r.path == "/fail")  # type: ignore[union-attr]
+        panel.use_route(fail)
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: panel.answer is not None)
+        assert panel.answer is not None and panel.answer.status_code == 500
+        assert "error" in panel.answer.json
+
+
+async def test_invalid_json_is_not_sent_and_says_where(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "echo")
+        editor = app.query_one(PayloadEditor)
+        editor.text_area.load_text('{\n  "a": 1,\n  "b": \n}')
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        status = str(editor.query_one("#payload-status").render())
+        assert "line 4, column 1" in status
+        assert jobs(app) == []
+        # The cursor is put on the error for the user.
+        assert editor.text_area.cursor_location == (3, 0)
+        assert editor.text_area.has_focus
+        # An empty object is refused too, with Runpod's reason.
+        editor.text_area.load_text("{}")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "empty" in str(editor.query_one("#payload-status").render())
+        assert jobs(app) == []
+
+
+async def test_add_endpoint_in_the_form_saves_toml(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.toml"
+    app = make_app(config_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: isinstance(app.screen, EndpointForm))
+        form = app.screen
+        # A bad URL is refused with a message; nothing is saved.
+        await pilot.click("#form-name")
+        await pilot.press(*"my-sdxl")
+        form.query_one("#form-url").value = "api.runpod.ai/v2/abc123"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, EndpointForm)
+        assert "http" in str(form.query_one("#problem-url").render())
+        assert not config_path.exists()
+        form.query_one("#form-url").value = "https://api.runpod.ai/v2/abc123"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not isinstance(app.screen, EndpointForm))
+    saved = tomllib.loads(config_path.read_text())
+    assert saved["endpoints"] == [
+        {"name": "my-sdxl", "kind": "queue", "url": "https://api.runpod.ai/v2/abc123"}
+    ]
+    assert config_path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_first_launch_offers_the_demo(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "config.toml", demo=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        assert "--demo" in str(app.query_one("#empty").render())
+        await pilot.press("d")
+        await wait_until(pilot, lambda: app.sandbox is not None, what="the demo sandbox")
+        names = set(app.query_one(EndpointSidebar).endpoints)
+        assert {"echo", "sleepy", "flaky", "streamer", "api"} <= names
+
+
+async def test_worker_endpoint_disables_cancel_with_a_reason(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(
+        '[[endpoints]]\nname = "dev"\nkind = "worker"\nurl = "http://127.0.0.1:9"\n'
+    )
+    app = make_app(config_path, demo=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        assert app.current is not None and app.current.kind is EndpointKind.WORKER
+        job = Job("dev", "test-123", status="IN_PROGRESS")
+        app.query_one(JobTable).add_job(job)
+        await pilot.pause()
+        app.query_one(JobTable).focus()
+        await pilot.pause()
+        assert app.check_action("cancel_job", ()) is None  # shown, disabled
+        assert app.check_action("run_async", ()) is True
+        # The reason is on screen, under the table.
+        assert "no /cancel" in str(app.query_one(JobTable).border_subtitle)
+
+
+async def test_server_down_is_a_message_not_a_crash(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(
+        '[[endpoints]]\nname = "gone"\nkind = "queue"\nurl = "http://127.0.0.1:9/v2/gone"\n'
+    )
+    app = make_app(config_path, demo=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await set_payload(pilot, app, {"x": 1})
+        await pilot.press("ctrl+r")
+        await wait_until(
+            pilot,
+            lambda: any("refused" in str(n.message) for n in app._notifications),
+            what="the message",
+        )
+        assert real_jobs(app) == []
+        state = app.query_one(EndpointSidebar).states["gone"]
+        await wait_until(pilot, lambda: state.error is not None, what="the health mark")
+
+
+async def test_broken_config_is_reported_and_left_alone(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.toml"
+    config_path.write_text('[[endpoints]]\nname = "x"\nurl = "https://a\n')
+    before = config_path.read_bytes()
+    app = make_app(config_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = [str(n.message) for n in app._notifications]
+        assert any(str(config_path) in m and "line" in m for m in messages)
+    assert config_path.read_bytes() == before
+
+
+async def test_highlighted_editor_renders(tmp_path: Path) -> None:
+    """tree-sitter JSON highlighting renders (0.26.x segfaulted here)."""
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "echo")
+        area = app.query_one(PayloadEditor).text_area
+        assert area.language == "json"
+        assert area.is_syntax_aware
+        await pilot.pause()
+        styled = [
+            seg
+            for strip in area.render_lines(area.region.reset_offset)
+            for seg in strip
+            if seg.style and seg.style.color
+        ]
+        colours = {seg.style.color for seg in styled if seg.style}
+        assert len(colours) >= 2  # keys and values in different colours

@@ -1,0 +1,1 @@
+"""The Textual app: everything that imports Textual lives under this package."""

@@ -1,0 +1,790 @@
+"""The flash-tui app: the screen, the actions, and the workers that talk to endpoints."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Header, Static
+from textual.worker import Worker, WorkerState
+
+from ..api import errors as E
+from ..api.models import (
+    RETRYABLE_STATUSES,
+    UNKNOWN,
+    Endpoint,
+    EndpointKind,
+    Job,
+    Route,
+)
+from ..config import Config, ConfigError, load_config, save_config
+from .messages import (
+    EndpointSelected,
+    HealthChecked,
+    JobAdded,
+    JobsPolled,
+    RouteAnswered,
+    SandboxFailed,
+    SandboxReady,
+)
+from .widgets.job_table import JobTable
+from .widgets.payload import PayloadEditor
+from .widgets.route_panel import RoutePanel
+from .widgets.sidebar import EndpointSidebar
+
+if TYPE_CHECKING:
+    from ..api.client import ClientPool, EndpointClient
+    from ..poller import EndpointLink, JobChange, StatusPoller
+    from ..sandbox import RunningSandbox
+
+HEALTH_EVERY_S = 5.0
+
+EMPTY_HELP = """\
+[b]No endpoints yet.[/b]
+
+  • press [b]d[/b] to open the demo: a local sandbox that speaks the Runpod API
+    (queue endpoints echo, sleepy, flaky, streamer and a load-balanced api),
+  • press [b]ctrl+n[/b] to add one of your endpoints (queue, load-balanced or a local worker),
+  • or start with [b]flash-tui --demo[/b].
+
+The API key comes from $RUNPOD_API_KEY and is never shown or stored."""
+
+
+def demo_endpoints(base_url: str, api_key: str) -> list[Endpoint]:
+    from ..sandbox.demo import DEMO_ENDPOINTS
+
+    endpoints = []
+    for demo in DEMO_ENDPOINTS:
+        kind = EndpointKind.QUEUE if demo.kind == "queue" else EndpointKind.LB
+        url = (
+            f"{base_url}/v2/{demo.id}" if kind is EndpointKind.QUEUE else f"{base_url}/lb/{demo.id}"
+        )
+        endpoints.append(
+            Endpoint(
+                name=demo.id,
+                kind=kind,
+                url=url,
+                routes=[Route(r.method, r.path, r.example_body, r.title) for r in demo.routes],
+                example_input=demo.example_input,
+                api_key=api_key,
+                source="demo",
+            )
+        )
+    return endpoints
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class FlashApp(App[int]):
+    """Endpoints on the left, the payload editor or route panel, and the live job table."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "flash-tui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "run_async", "Run", priority=True, tooltip="POST /run"),
+        Binding("ctrl+r", "send", "Send", priority=True, tooltip="Call the route"),
+        Binding("ctrl+s", "run_sync", "Run sync", priority=True, tooltip="POST /runsync"),
+        Binding("f2", "focus('sidebar')", "Endpoints"),
+        Binding("f3", "focus_editor", "Editor"),
+        Binding("f4", "focus('jobs')", "Jobs"),
+        Binding("ctrl+n", "add_endpoint", "Add endpoint", show=False, priority=True),
+        Binding("p", "toggle_polling", "Pause polling"),
+        Binding("d", "start_demo", "Open demo", show=False),
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        demo: bool = False,
+        sandbox_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or load_config()
+        self.demo = demo
+        self.sandbox_options = sandbox_options or {}
+        self.sandbox: RunningSandbox | None = None
+        self.endpoints: list[Endpoint] = list(self.config.endpoints)
+        self.drafts: dict[str, str] = dict(self.config.drafts)
+        self.current: Endpoint | None = None
+        self._pool: ClientPool | None = None
+        self._clients: dict[str, EndpointClient] = {}
+        self._poller: StatusPoller | None = None
+        self._sending = 0
+        self._config_dirty = False
+        if demo:
+            self._add_demo_endpoints()
+
+    # -- building the screen
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="⚡")
+        with Horizontal(id="body"):
+            yield EndpointSidebar(id="sidebar")
+            with Vertical(id="main"):
+                with ContentSwitcher(id="work", initial="empty"):
+                    yield Static(Content.from_markup(EMPTY_HELP), id="empty")
+                    yield PayloadEditor(id="payload")
+                    yield RoutePanel(id="routes")
+                yield JobTable(id="jobs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.config.theme and self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        self.query_one(JobTable).border_title = "Jobs"
+        self._update_subtitle()
+        sidebar = self.query_one(EndpointSidebar)
+        sidebar.set_endpoints(self.endpoints)
+        if self.demo:
+            sidebar.set_starting(True)
+            self._start_sandbox()
+        if self.config.error:
+            self.notify(
+                f"Config not loaded: {self.config.error}. The file was left as it is.",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+        if self.endpoints:
+            sidebar.focus()
+        self.set_interval(HEALTH_EVERY_S, self.check_health)
+        self.call_after_refresh(self._start_background)
+
+    def _start_background(self) -> None:
+        self.run_worker(self._poll_forever(), group="poller", name="poller", exit_on_error=False)
+        if not self.demo:
+            self.check_health()
+
+    def _add_demo_endpoints(self) -> None:
+        self._demo_key = secrets.token_urlsafe(24)
+        self._demo_port = int(self.sandbox_options.get("port") or free_port())
+        base = f"http://127.0.0.1:{self._demo_port}"
+        taken = {e.name for e in self.endpoints}
+        for endpoint in demo_endpoints(base, self._demo_key):
+            if endpoint.name in taken:
+                endpoint.name = f"demo-{endpoint.name}"
+            self.endpoints.append(endpoint)
+            if endpoint.example_input is not None:
+                self.drafts.setdefault(endpoint.name, _dumps(endpoint.example_input))
+            elif endpoint.routes:
+                body = next((r.example_body for r in endpoint.routes if r.example_body), None)
+                if body is not None:
+                    self.drafts.setdefault(endpoint.name, _dumps(body))
+
+    def _update_subtitle(self) -> None:
+        parts = []
+        if self.demo:
+            parts.append(f"demo sandbox on 127.0.0.1:{self._demo_port}")
+        if self.config.key():
+            parts.append(f"key from {self.config.key_source()}")
+        elif any(e.source == "config" for e in self.endpoints):
+            parts.append("no API key: set RUNPOD_API_KEY")
+        if self._poller is not None and self._poller.paused:
+            parts.append("polling paused")
+        self.sub_title = " · ".join(parts)
+
+    # -- the sandbox (demo mode)
+
+    @work(thread=True, group="sandbox", exit_on_error=False)
+    def _start_sandbox(self) -> None:
+        from ..sandbox import SandboxConfig, start_sandbox
+
+        options = {k: v for k, v in self.sandbox_options.items() if k != "port"}
+        try:
+            self.sandbox = start_sandbox(
+                SandboxConfig(port=self._demo_port, api_key=self._demo_key, **options)
+            )
+        except Exception as err:  # a port taken meanwhile, or anything else
+            self.post_message(SandboxFailed(f"{type(err).__name__}: {err}"))
+            return
+        self.post_message(SandboxReady(self.sandbox.base_url))
+
+    def on_sandbox_ready(self, message: SandboxReady) -> None:
+        self.query_one(EndpointSidebar).set_starting(False)
+        self.check_health()
+
+    def on_sandbox_failed(self, message: SandboxFailed) -> None:
+        self.notify(
+            f"The demo sandbox did not start: {message.reason}",
+            severity="error",
+            timeout=20,
+            markup=False,
+        )
+
+    def action_start_demo(self) -> None:
+        if self.demo:
+            self.notify("The demo sandbox is already running.")
+            return
+        self.demo = True
+        self._add_demo_endpoints()
+        sidebar = self.query_one(EndpointSidebar)
+        sidebar.set_endpoints(self.endpoints)
+        sidebar.set_starting(True)
+        self._update_subtitle()
+        self._start_sandbox()
+        sidebar.focus()
+
+    # -- clients and polling
+
+    def client_for(self, name: str) -> EndpointClient | None:
+        client = self._clients.get(name)
+        if client is None:
+            endpoint = self.endpoint_named(name)
+            if endpoint is None:
+                return None
+            from ..api.client import ClientPool, EndpointClient
+
+            if self._pool is None:
+                self._pool = ClientPool()
+            client = EndpointClient(endpoint, api_key=self.config.key(), pool=self._pool)
+            self._clients[name] = client
+        return client
+
+    def endpoint_named(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
+
+    async def _poll_forever(self) -> None:
+        from ..poller import StatusPoller
+
+        # Short long-polls: the end of a job shows at once, and IN_PROGRESS and progress
+        # output still show within a few seconds (status-sync answers only at the end).
+        self._poller = StatusPoller(self.client_for, long_poll_wait_ms=4000)
+
+        def on_batch(changes: list[JobChange], links: dict[str, EndpointLink]) -> None:
+            self.post_message(JobsPolled(changes, dict(links)))
+
+        await self._poller.run(on_batch)
+
+    def on_jobs_polled(self, message: JobsPolled) -> None:
+        table = self.query_one(JobTable)
+        with self.batch_update():
+            for change in message.changes:
+                table.update_job(change.job, change.fields)
+            self.query_one(EndpointSidebar).update_links(message.links)
+            self._count_active()
+        self._refresh_detail({c.job.id for c in message.changes})
+        self.refresh_bindings()
+
+    def _count_active(self) -> None:
+        counts: dict[str, int] = {}
+        for job in self.query_one(JobTable).jobs.values():
+            if not job.is_final:
+                counts[job.endpoint] = counts.get(job.endpoint, 0) + 1
+        self.query_one(EndpointSidebar).set_active_jobs(counts)
+
+    def _refresh_detail(self, ids: set[str]) -> None:
+        from .screens.job_detail import JobDetailScreen
+
+        screen = self.screen
+        if isinstance(screen, JobDetailScreen) and screen.job.id in ids:
+            screen.refresh_job()
+
+    def action_toggle_polling(self) -> None:
+        if self._poller is None:
+            return
+        self._poller.set_paused(not self._poller.paused)
+        self._update_subtitle()
+        self.notify(
+            "Polling paused: press p to resume." if self._poller.paused else "Polling resumed."
+        )
+
+    # -- health
+
+    @work(group="health", exclusive=True, exit_on_error=False)
+    async def check_health(self) -> None:
+        import asyncio
+
+        async def one(endpoint: Endpoint) -> None:
+            client = self.client_for(endpoint.name)
+            if client is None:
+                return
+            try:
+                if endpoint.kind is EndpointKind.QUEUE:
+                    self.post_message(HealthChecked(endpoint.name, await client.health()))
+                elif endpoint.kind is EndpointKind.LB:
+                    self.post_message(HealthChecked(endpoint.name, None, ping=await client.ping()))
+            except E.FlashError as err:
+                self.post_message(HealthChecked(endpoint.name, None, error=err))
+
+        if self.demo and self.sandbox is None:
+            targets = [e for e in self.endpoints if e.source != "demo"]
+        else:
+            targets = list(self.endpoints)
+        await asyncio.gather(*(one(e) for e in targets if e.kind is not EndpointKind.WORKER))
+
+    def on_health_checked(self, message: HealthChecked) -> None:
+        self.query_one(EndpointSidebar).update_health(
+            message.endpoint, message.health, message.ping, message.error
+        )
+
+    # -- choosing an endpoint
+
+    def on_endpoint_selected(self, message: EndpointSelected) -> None:
+        self.select_endpoint(message.endpoint)
+
+    def select_endpoint(self, endpoint: Endpoint) -> None:
+        self._keep_draft()
+        self.current = endpoint
+        switcher = self.query_one("#work", ContentSwitcher)
+        draft = self.drafts.get(endpoint.name)
+        if endpoint.kind is EndpointKind.LB:
+            switcher.current = "routes"
+            self.query_one(RoutePanel).load(endpoint, draft)
+        else:
+            switcher.current = "payload"
+            if draft is None:
+                draft = _dumps(endpoint.example_input) if endpoint.example_input else "{\n  \n}"
+            self.query_one(PayloadEditor).load(endpoint, draft)
+        self.refresh_bindings()
+
+    def _keep_draft(self) -> None:
+        if self.current is None:
+            return
+        try:
+            if self.current.kind is EndpointKind.LB:
+                text = self.query_one(RoutePanel).body_text
+            else:
+                text = self.query_one(PayloadEditor).text
+        except NoMatches:  # shutting down: the widgets are gone, the draft was kept before
+            return
+        if self.drafts.get(self.current.name) != text:
+            self.drafts[self.current.name] = text
+            if self.current.source == "config":
+                self._config_dirty = True
+
+    def action_focus_editor(self) -> None:
+        if self.current is None:
+            return
+        if self.current.kind is EndpointKind.LB:
+            self.query_one("#route-body").focus()
+        else:
+            self.query_one("#payload-text").focus()
+
+    # -- which actions apply now
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        on_main = not self.screen.is_modal
+        kind = self.current.kind if self.current else None
+        if action in ("run_async", "run_sync"):
+            return on_main and kind in (EndpointKind.QUEUE, EndpointKind.WORKER)
+        if action == "send":
+            return on_main and kind is EndpointKind.LB
+        if action in ("cancel_job", "retry_job", "copy_job_id"):
+            job = self.selected_job
+            if job is None:
+                return False
+            if action == "copy_job_id":
+                return True
+            endpoint = self.endpoint_named(job.endpoint)
+            if endpoint is None or endpoint.kind is EndpointKind.WORKER:
+                return None  # shown, disabled: the local worker server has no such route
+            if action == "cancel_job":
+                return None if job.is_final else True
+            return True if job.status in RETRYABLE_STATUSES else None
+        if action in ("edit_endpoint", "remove_endpoint"):
+            return (self.current is not None and self.current.source == "config") or None
+        return True
+
+    @property
+    def selected_job(self) -> Job | None:
+        from .screens.job_detail import JobDetailScreen
+
+        if isinstance(self.screen, JobDetailScreen):
+            return self.screen.job
+        if self.screen.is_modal:
+            return None
+        return self.query_one(JobTable).selected_job
+
+    # -- submitting
+
+    def action_run_async(self) -> None:
+        self._submit(sync=False)
+
+    def action_run_sync(self) -> None:
+        self._submit(sync=True)
+
+    def action_format_payload(self) -> None:
+        self.query_one(PayloadEditor).format_json()
+
+    def _submit(self, sync: bool) -> None:
+        endpoint = self.current
+        if endpoint is None or endpoint.kind is EndpointKind.LB:
+            return
+        editor = self.query_one(PayloadEditor)
+        job_input = editor.validate()
+        if job_input is None:
+            err = editor.error
+            self.notify(f"Not sent: {err}", severity="error", markup=False)
+            area = editor.text_area
+            if err is not None and err.line is not None and err.column is not None:
+                area.cursor_location = (err.line - 1, max(0, err.column - 1))
+            area.focus()
+            return
+        self._keep_draft()
+        self.submit_job(endpoint, job_input, sync)
+
+    @work(group="submit", exit_on_error=False)
+    async def submit_job(self, endpoint: Endpoint, job_input: dict[str, Any], sync: bool) -> None:
+        client = self.client_for(endpoint.name)
+        if client is None:
+            return
+        self._sending += 1
+        table = self.query_one(JobTable)
+        placeholder = Job(
+            endpoint.name,
+            f"sending-{self._sending}",
+            status="SUBMITTING",
+            input=job_input,
+            sync=sync,
+        )
+        table.add_job(placeholder)
+        route = "/runsync" if sync else "/run"
+        try:
+            answer = await client.submit(job_input, sync=sync)
+        except E.OutcomeUnknown as err:
+            placeholder.mark(UNKNOWN, str(err))
+            table.update_job(placeholder, {"status", "ended_at"})
+            self.notify(
+                str(err), title="Outcome unknown", severity="error", timeout=20, markup=False
+            )
+            return
+        except E.FlashError as err:
+            table.remove_job(placeholder)
+            self.notify(f"{route} failed: {err}", severity="error", timeout=10, markup=False)
+            return
+        table.remove_job(placeholder)
+        job = Job(
+            endpoint.name,
+            answer["id"],
+            input=job_input,
+            sync=sync,
+            submitted_at=placeholder.submitted_at,
+        )
+        job.apply(answer)
+        self.post_message(JobAdded(job))
+
+    def on_job_added(self, message: JobAdded) -> None:
+        job = message.job
+        table = self.query_one(JobTable)
+        table.add_job(job)
+        table.move_cursor(row=0)
+        self._row_moved()
+        if self._poller is not None:
+            self._poller.track(job)
+        self._count_active()
+        self.refresh_bindings()
+
+    # -- routes
+
+    def action_send(self) -> None:
+        endpoint = self.current
+        if endpoint is None or endpoint.kind is not EndpointKind.LB:
+            return
+        panel = self.query_one(RoutePanel)
+        ok, body = panel.validate()
+        if not ok:
+            self.notify(
+                "Not sent: the body is not valid JSON (see below the editor).", severity="error"
+            )
+            self.query_one("#route-body").focus()
+            return
+        self._keep_draft()
+        panel.show_sending()
+        self.call_route(endpoint, panel.method, panel.path, body)
+
+    @work(group="route", exclusive=True, exit_on_error=False)
+    async def call_route(self, endpoint: Endpoint, method: str, path: str, body: Any) -> None:
+        client = self.client_for(endpoint.name)
+        if client is None:
+            return
+        try:
+            answer = await client.call(method, path, body)
+        except E.FlashError as err:
+            self.post_message(RouteAnswered(endpoint.name, None, err))
+            return
+        self.post_message(RouteAnswered(endpoint.name, answer))
+
+    def on_route_answered(self, message: RouteAnswered) -> None:
+        if self.current is None or self.current.name != message.endpoint:
+            return  # the user moved on: don't show a stale answer on another endpoint
+        panel = self.query_one(RoutePanel)
+        if message.answer is not None:
+            panel.show_answer(message.answer)
+        elif message.error is not None:
+            panel.show_error(message.error)
+            self.notify(str(message.error), severity="error", markup=False)
+
+    # -- job actions
+
+    def action_open_job(self) -> None:
+        job = self.query_one(JobTable).selected_job
+        if job is None:
+            return
+        from .screens.job_detail import JobDetailScreen
+
+        self.push_screen(JobDetailScreen(job))
+
+    def action_cancel_job(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.job_action(job, "cancel")
+
+    def action_retry_job(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.job_action(job, "retry")
+
+    def action_copy_job_id(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.copy_to_clipboard(job.id)
+            self.notify(f"Copied {job.id}", markup=False)
+
+    @work(group="job-action", exit_on_error=False)
+    async def job_action(self, job: Job, op: str) -> None:
+        from ..api.client import unsupported_reason
+
+        endpoint = self.endpoint_named(job.endpoint)
+        client = self.client_for(job.endpoint)
+        if endpoint is None or client is None:
+            self.notify(f"Endpoint {job.endpoint} is gone.", severity="error", markup=False)
+            return
+        reason = unsupported_reason(endpoint.kind, op)
+        if reason:
+            self.notify(reason, severity="warning", markup=False)
+            return
+        try:
+            answer = await (client.cancel(job.id) if op == "cancel" else client.retry(job.id))
+        except E.FlashError as err:
+            self.notify(f"{op.capitalize()} failed: {err}", severity="error", markup=False)
+            return
+        fields = job.apply(answer)
+        self.query_one(JobTable).update_job(job, fields | {"status"})
+        if self._poller is not None:
+            self._poller.poll_soon(job) if not job.is_final else None
+        self._refresh_detail({job.id})
+        self._count_active()
+        self.refresh_bindings()
+        self.notify(f"{op.capitalize()}: job {job.id} is {job.status}", markup=False)
+
+    # -- endpoints
+
+    def action_add_endpoint(self) -> None:
+        from .screens.endpoint_form import EndpointForm
+
+        if self.screen.is_modal:
+            return
+        self.push_screen(EndpointForm(None, {e.name for e in self.endpoints}), self._added)
+
+    def _added(self, endpoint: Endpoint | None) -> None:
+        if endpoint is None:
+            return
+        self.endpoints.append(endpoint)
+        self.config.endpoints.append(endpoint)
+        if self._save():
+            self.notify(f"Added {endpoint.name}; saved to {self.config.path}", markup=False)
+        sidebar = self.query_one(EndpointSidebar)
+        sidebar.set_endpoints(self.endpoints, select=endpoint.name)
+        self.check_health()
+
+    def action_edit_endpoint(self) -> None:
+        from .screens.endpoint_form import EndpointForm
+
+        endpoint = self.current
+        if endpoint is None or endpoint.source != "config":
+            self.notify("Demo endpoints cannot be edited.", severity="warning")
+            return
+        names = {e.name for e in self.endpoints}
+        self.push_screen(EndpointForm(endpoint, names), lambda new: self._edited(endpoint, new))
+
+    def _edited(self, old: Endpoint, new: Endpoint | None) -> None:
+        if new is None:
+            return
+        self._replace(old, new)
+        if old.name != new.name and old.name in self.drafts:
+            self.drafts[new.name] = self.drafts.pop(old.name)
+        self._clients.pop(old.name, None)
+        self.current = None
+        self._save()
+        self.query_one(EndpointSidebar).set_endpoints(self.endpoints, select=new.name)
+        self.check_health()
+
+    def _replace(self, old: Endpoint, new: Endpoint | None) -> None:
+        for items in (self.endpoints, self.config.endpoints):
+            if old in items:
+                index = items.index(old)
+                if new is None:
+                    items.pop(index)
+                else:
+                    items[index] = new
+
+    def action_remove_endpoint(self) -> None:
+        from .screens.dialogs import ConfirmDialog
+
+        endpoint = self.current
+        if endpoint is None or endpoint.source != "config":
+            self.notify("Demo endpoints cannot be removed.", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            self._replace(endpoint, None)
+            self.drafts.pop(endpoint.name, None)
+            self._clients.pop(endpoint.name, None)
+            self.current = None
+            self._save()
+            self.query_one(EndpointSidebar).set_endpoints(self.endpoints)
+            if not self.endpoints:
+                self.query_one("#work", ContentSwitcher).current = "empty"
+            self.notify(f"Removed {endpoint.name}", markup=False)
+
+        self.push_screen(
+            ConfirmDialog(
+                f"Remove endpoint {endpoint.name!r} ({endpoint.url})? Its jobs stay in the table."
+            ),
+            answer,
+        )
+
+    def _save(self) -> bool:
+        self._keep_draft()
+        self.config.drafts = self.drafts
+        try:
+            save_config(self.config)
+        except (ConfigError, OSError) as err:
+            self.notify(f"Not saved: {err}", severity="error", timeout=15, markup=False)
+            return False
+        self._config_dirty = False
+        return True
+
+    # -- help, palette, errors
+
+    def action_help(self) -> None:
+        from .screens.dialogs import HelpScreen
+        from .screens.endpoint_form import EndpointForm
+        from .screens.job_detail import JobDetailScreen
+
+        rows: list[tuple[str, str, str]] = []
+        for where, bindings in (
+            ("everywhere", self.BINDINGS),
+            ("endpoints", EndpointSidebar.BINDINGS),
+            ("job table", JobTable.BINDINGS),
+            ("job detail", JobDetailScreen.BINDINGS),
+            ("endpoint form", EndpointForm.BINDINGS),
+        ):
+            for b in bindings:
+                if isinstance(b, Binding) and b.description:
+                    rows.append((b.key.replace("question_mark", "?"), b.description, where))
+        rows.append(("ctrl+p", "Command palette (every action, themes)", "everywhere"))
+        rows.append(("tab / shift+tab", "Move between panes", "everywhere"))
+        self.push_screen(HelpScreen(rows))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for title, help, action in _PALETTE:
+            if self.check_action(action, ()) is True:
+                yield SystemCommand(title, help, lambda a=action: self.run_action(a))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place for a worker's unexpected failure: a notification, never a traceback."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            err = event.worker.error
+            self.notify(
+                f"{event.worker.name or 'worker'} failed: {type(err).__name__}: {err}",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+            if event.worker.group == "poller":
+                self.set_timer(1.0, self._restart_poller)
+
+    def _restart_poller(self) -> None:
+        old = self._poller
+        self.run_worker(self._poll_forever(), group="poller", name="poller", exit_on_error=False)
+        if old is not None:
+            # Carry the jobs over; the new poller is created inside the worker.
+            def carry() -> None:
+                if self._poller is not None:
+                    for job in self.query_one(JobTable).jobs.values():
+                        self._poller.track(job)
+
+            self.call_after_refresh(carry)
+
+    @on(JobTable.RowHighlighted)
+    def _row_moved(self) -> None:
+        self.refresh_bindings()
+        job = self.query_one(JobTable).selected_job
+        self.query_one(JobTable).border_subtitle = self.job_hint(job) if job else ""
+
+    def job_hint(self, job: Job) -> str:
+        """Why cancel or retry are disabled for this job, if they are."""
+        endpoint = self.endpoint_named(job.endpoint)
+        if endpoint is not None and endpoint.kind is EndpointKind.WORKER:
+            return "cancel, retry: the local worker server has no /cancel or /retry"
+        return ""
+
+    async def action_quit(self) -> None:
+        self._keep_draft()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        if self._config_dirty and not self.config.error:
+            self._save()
+        if self._pool is not None:
+            await self._pool.aclose()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+
+_PALETTE = [
+    ("Run (/run)", "Submit the payload to the selected queue endpoint", "run_async"),
+    ("Run sync (/runsync)", "Submit and wait for the result", "run_sync"),
+    ("Send route", "Call the load-balanced route", "send"),
+    ("Format payload", "Pretty-print the JSON payload", "format_payload"),
+    ("Open job", "Show the selected job's detail", "open_job"),
+    ("Cancel job", "Cancel the selected job", "cancel_job"),
+    ("Retry job", "Retry the selected failed job", "retry_job"),
+    ("Copy job id", "Copy the selected job's id to the clipboard", "copy_job_id"),
+    ("Add endpoint", "Add an endpoint and save it to the config", "add_endpoint"),
+    ("Edit endpoint", "Edit the selected endpoint", "edit_endpoint"),
+    ("Remove endpoint", "Remove the selected endpoint from the config", "remove_endpoint"),
+    ("Pause or resume polling", "Stop or restart the background status polls", "toggle_polling"),
+    ("Open the demo", "Start the local sandbox with demo endpoints", "start_demo"),
+    ("Refresh health", "Ask every endpoint for its health now", "check_health"),
+    ("Keys", "List every key binding", "help"),
+]
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def run_app(demo: bool = False, config_path: Path | None = None) -> int:
+    app = FlashApp(load_config(config_path), demo=demo)
+    result = app.run()
+    return int(result or 0)
+
+
+__all__ = ["FlashApp", "run_app", "time"]

@@ -1,0 +1,82 @@
+"""Text for display: pretty JSON with huge strings collapsed, and control characters made
+visible so server text can never drive the terminal. Pure functions, no widgets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from ..api.payload import human_size
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
+#: Strings longer than this are shown collapsed, with their size and guessed type.
+COLLAPSE_AT = 4096
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF8", "GIF image"),
+    (b"RIFF", "RIFF (WAV/WebP)"),
+    (b"%PDF", "PDF"),
+    (b"ID3", "MP3 audio"),
+    (b"OggS", "Ogg audio"),
+    (b"fLaC", "FLAC audio"),
+    (b"PK\x03\x04", "ZIP archive"),
+    (b"\x1f\x8b", "gzip data"),
+    (b"\x00\x00\x00", "MP4/ISO media"),
+)
+
+
+def visible(text: str) -> str:
+    """Replace control characters (ANSI escapes included) with visible control pictures."""
+    return _CONTROL.sub(
+        lambda m: (
+            chr(0x2400 + ord(m.group()))
+            if ord(m.group()) < 32
+            else "␡"
+            if m.group() == "\x7f"
+            else "�"
+        ),
+        text,
+    )
+
+
+def guess_base64(text: str) -> str | None:
+    """What a long base64 string holds, from its first decoded bytes."""
+    head = text[:64]
+    if head.startswith("data:"):
+        mime = head[5:].split(";", 1)[0]
+        return f"data URL ({mime})"
+    try:
+        raw = base64.b64decode(head[: len(head) // 4 * 4], validate=True)
+    except (ValueError, TypeError):
+        return None
+    for magic, name in _MAGIC:
+        if raw.startswith(magic):
+            return f"base64 {name}"
+    return "base64 data"
+
+
+def collapse(value: Any, limit: int = COLLAPSE_AT) -> Any:
+    """A copy of ``value`` with every string over ``limit`` replaced by a short description."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        kind = guess_base64(value) or "text"
+        return f"<{kind}, {human_size(len(value.encode('utf-8', 'replace')))} collapsed>"
+    if isinstance(value, dict):
+        return {k: collapse(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [collapse(v, limit) for v in value]
+    return value
+
+
+def pretty(value: Any, limit: int = COLLAPSE_AT) -> str:
+    """Indented JSON (or the text itself), long strings collapsed, controls made visible."""
+    if isinstance(value, str) and len(value) <= limit:
+        # A string output reads better as itself than as a JSON string literal.
+        return visible(value)
+    text = json.dumps(collapse(value, limit), indent=2, ensure_ascii=False, default=str)
+    return visible(text)

@@ -1,0 +1,145 @@
+"""Job detail: input, output, decoded error, timings and the raw answer; cancel, retry, copy."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Label, Static, TabbedContent, TabPane, TextArea
+
+from ...api.models import Job
+from ..jsontext import pretty, visible
+from ..status_style import format_age, format_ms, glyph
+
+
+class JobDetailScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "dismiss", "Close"),
+        Binding("c", "app.cancel_job", "Cancel job"),
+        Binding("r", "app.retry_job", "Retry job"),
+        Binding("y", "app.copy_job_id", "Copy id"),
+        Binding("s", "save_output", "Save output"),
+    ]
+
+    DEFAULT_CSS = """
+    JobDetailScreen { align: center middle; }
+    JobDetailScreen > Vertical {
+        width: 92%; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
+    }
+    JobDetailScreen #detail-title { height: 1; text-style: bold; }
+    JobDetailScreen #detail-facts { height: auto; color: $text-muted; }
+    JobDetailScreen TabbedContent { height: 1fr; }
+    JobDetailScreen TextArea { height: 1fr; }
+    """
+
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self.job = job
+
+    @property
+    def selected_job(self) -> Job:
+        return self.job
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("", id="detail-title")
+            yield Static("", id="detail-facts")
+            with TabbedContent(id="detail-tabs"):
+                with TabPane("Output", id="tab-output"):
+                    yield TextArea.code_editor(
+                        "", language="json", read_only=True, id="detail-output", soft_wrap=True
+                    )
+                with TabPane("Error", id="tab-error"):
+                    yield TextArea("", read_only=True, id="detail-error", soft_wrap=True)
+                with TabPane("Input", id="tab-input"):
+                    yield TextArea.code_editor(
+                        "", language="json", read_only=True, id="detail-input", soft_wrap=True
+                    )
+                with TabPane("Raw", id="tab-raw"):
+                    yield TextArea.code_editor(
+                        "", language="json", read_only=True, id="detail-raw", soft_wrap=True
+                    )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_job(first=True)
+
+    def refresh_job(self, first: bool = False) -> None:
+        job = self.job
+        mark, colour = glyph(job.status)
+        title = self.query_one("#detail-title", Label)
+        title.update(
+            Content.assemble((f"{mark} {job.status}", f"bold ${colour}"), "  ", visible(job.id))
+        )
+        started = time.strftime("%H:%M:%S", time.localtime(job.submitted_at))
+        facts = [
+            f"endpoint {job.endpoint}",
+            f"submitted {started} ({format_age(time.time() - job.submitted_at)} ago)",
+            f"delay {format_ms(job.delay_ms)}",
+            f"execution {format_ms(job.execution_ms)}",
+            f"worker {visible(job.worker_id or '–')}",
+        ]
+        if job.retries:
+            facts.append(f"retries {job.retries}")
+        if job.sync:
+            facts.append("via /runsync")
+        text = " · ".join(facts)
+        hint = getattr(self.app, "job_hint", lambda _: "")(job)
+        if hint:
+            text += "\n" + hint
+        if job.note:
+            text += "\n" + visible(job.note)
+        self.query_one("#detail-facts", Static).update(Content(text))
+        self._set(
+            "#detail-output",
+            ("output" in job.raw and pretty(job.output))
+            or ("(no output yet)" if not job.is_final else "(no output)"),
+        )
+        self._set("#detail-error", self._error_text())
+        self._set("#detail-input", pretty(job.input) if job.input is not None else "(not kept)")
+        self._set("#detail-raw", pretty(job.raw) if job.raw else "{}")
+        if first:
+            tabs = self.query_one("#detail-tabs", TabbedContent)
+            if job.error is not None and job.output is None:
+                tabs.active = "tab-error"
+
+    def _set(self, selector: str, text: str) -> None:
+        area = self.query_one(selector, TextArea)
+        if area.text != text:
+            area.load_text(text)
+
+    def _error_text(self) -> str:
+        job = self.job
+        if job.error is None:
+            return "(no error)"
+        decoded = job.worker_error
+        if decoded is None:
+            return pretty(job.error)
+        parts = [f"Type:    {decoded.type}", f"Message: {decoded.message}"]
+        for key, value in decoded.extra.items():
+            parts.append(f"{key}: {value}")
+        if decoded.traceback:
+            parts += ["", "Traceback:", decoded.traceback.rstrip()]
+        return visible("\n".join(parts))
+
+    def action_save_output(self) -> None:
+        from pathlib import Path
+
+        job = self.job
+        if job.output is None:
+            self.notify("This job has no output to save.", severity="warning")
+            return
+        name = f"flash-tui-{job.id[:24]}-output.json".replace("/", "_")
+        path = Path.cwd() / name
+        try:
+            path.write_text(json.dumps(job.output, indent=2, ensure_ascii=False))
+        except OSError as err:
+            self.notify(f"Cannot save {path}: {err.strerror}", severity="error")
+            return
+        self.notify(f"Output saved to {path}")

@@ -1,0 +1,177 @@
+"""The live job table: every job submitted, updated cell by cell as polls come in."""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+from ...api.models import Job
+from ..status_style import format_age, format_ms, glyph
+
+COLUMNS = (
+    ("status", "Status", 13),
+    ("id", "Job id", 13),
+    ("endpoint", "Endpoint", 10),
+    ("delay", "Delay", 7),
+    ("exec", "Exec", 7),
+    ("worker", "Worker", 12),
+    ("age", "Age", 6),
+)
+#: Which table columns a changed job field touches.
+FIELD_COLUMNS = {
+    "status": ("status", "age"),
+    "delay_ms": ("delay",),
+    "execution_ms": ("exec",),
+    "worker_id": ("worker",),
+    "ended_at": ("age",),
+}
+
+
+def job_key(job: Job) -> str:
+    return f"{job.endpoint}\x00{job.id}"
+
+
+class JobTable(DataTable[Text]):
+    """Jobs newest first. Cells are rich ``Text``: server strings never parse as markup."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_job", "Details", show=True),
+        Binding("c", "app.cancel_job", "Cancel job"),
+        Binding("r", "app.retry_job", "Retry job"),
+        Binding("y", "app.copy_job_id", "Copy job id"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        self.jobs: dict[str, Job] = {}
+        self._colours: dict[str, str] = {}
+
+    def on_mount(self) -> None:
+        for key, label, width in COLUMNS:
+            self.add_column(label, key=key, width=width)
+        self._load_colours()
+        self.watch(self.app, "theme", lambda _: self.recolour(), init=False)
+        self.set_interval(1.0, self._tick_ages)
+
+    def _load_colours(self) -> None:
+        variables = self.app.theme_variables
+        self._colours = {
+            name: variables.get(name, "")
+            for name in (
+                "success",
+                "error",
+                "warning",
+                "secondary",
+                "accent",
+                "foreground-darken-1",
+            )
+        }
+
+    def recolour(self) -> None:
+        self._load_colours()
+        for key, job in self.jobs.items():
+            self.update_cell(key, "status", self.status_cell(job))
+
+    def status_cell(self, job: Job) -> Text:
+        mark, colour_name = glyph(job.status)
+        colour = self._colours.get(colour_name) or None
+        return Text(f"{mark} {job.status}", style=colour or "", no_wrap=True, overflow="ellipsis")
+
+    def _cells(self, job: Job) -> dict[str, Text]:
+        return {
+            "status": self.status_cell(job),
+            "id": Text(job.id, no_wrap=True, overflow="ellipsis"),
+            "endpoint": Text(job.endpoint, no_wrap=True, overflow="ellipsis"),
+            "delay": Text(format_ms(job.delay_ms), justify="right"),
+            "exec": Text(format_ms(job.execution_ms), justify="right"),
+            "worker": Text(job.worker_id or "–", no_wrap=True, overflow="ellipsis"),
+            "age": Text(self._age(job), justify="right"),
+        }
+
+    @staticmethod
+    def _age(job: Job) -> str:
+        end = job.ended_at or time.time()
+        age = format_age(time.time() - job.submitted_at)
+        # A finished job's age keeps counting; its run time does not, so show it stopped.
+        return age if job.ended_at is None else f"{format_age(end - job.submitted_at)}"
+
+    def add_job(self, job: Job) -> None:
+        key = job_key(job)
+        if key in self.jobs:
+            self.update_job(job, set(FIELD_COLUMNS))
+            return
+        self.jobs[key] = job
+        cells = self._cells(job)
+        self.add_row(*(cells[c[0]] for c in COLUMNS), key=key)
+        self._move_to_top(key)
+
+    def _move_to_top(self, key: str) -> None:
+        """Newest first: put the new row at index 0 (as ``DataTable.sort`` reorders rows)."""
+        from textual._two_way_dict import TwoWayDict
+        from textual.widgets.data_table import RowKey
+
+        new = RowKey(key)
+        order = {new: 0}
+        locations = self._row_locations
+        for index in range(len(locations)):
+            row_key = locations.get_key(index)
+            if row_key is not None and row_key != new:
+                order[row_key] = len(order)
+        self._row_locations = TwoWayDict(order)
+        self._update_count += 1
+        if self.cursor_row > 0:
+            # Keep the cursor on the row it was on.
+            self.move_cursor(row=self.cursor_row + 1, animate=False)
+        self.refresh()
+
+    def update_job(self, job: Job, fields: set[str]) -> None:
+        key = job_key(job)
+        if key not in self.jobs:
+            self.add_job(job)
+            return
+        self.jobs[key] = job
+        cells = self._cells(job)
+        for field in fields:
+            for column in FIELD_COLUMNS.get(field, ()):
+                self.update_cell(key, column, cells[column])
+
+    def remove_job(self, job: Job) -> None:
+        key = job_key(job)
+        if self.jobs.pop(key, None) is not None:
+            self.remove_row(key)
+
+    @property
+    def selected_job(self) -> Job | None:
+        if not self.row_count:
+            return None
+        try:
+            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        except Exception:
+            return None
+        return self.jobs.get(str(row_key.value))
+
+    def _tick_ages(self) -> None:
+        """Refresh the age of the rows on screen that are still running."""
+        if not self.jobs:
+            return
+        top = self.scroll_offset.y
+        bottom = top + self.size.height
+        for index in range(max(0, top - 1), min(self.row_count, bottom + 1)):
+            try:
+                row_key = self._row_locations.get_key(index)
+            except Exception:
+                continue
+            if row_key is None:
+                continue
+            job = self.jobs.get(str(row_key.value))
+            if job is not None and job.ended_at is None:
+                self.update_cell(row_key, "age", Text(self._age(job), justify="right"))
+
+    async def action_open_job(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            await self.app.run_action("open_job")
