@@ -106,12 +106,16 @@ def run_sandbox(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         error_rate=args.error_rate,
         rate_limit=args.rate_limit,
     )
+    source = "--api-key" if args.api_key else "$RUNPOD_API_KEY"
     try:
-        serve_forever(config)
+        serve_forever(config, key_source=source)
     except KeyboardInterrupt:
         pass
     except OSError as err:
         print(f"error: cannot serve on {args.host}:{args.port}: {err.strerror}", file=sys.stderr)
+        return 3
+    except RuntimeError as err:  # start_sandbox's "could not start" (e.g. the port is taken)
+        print(f"error: {err}", file=sys.stderr)
         return 3
     return 0
 

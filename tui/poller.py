@@ -183,9 +183,7 @@ class StatusPoller:
         getter = asyncio.ensure_future(self._results.get())
         waker = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait(
-                {getter, waker}, timeout=delay, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait({getter, waker}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waker.cancel()
             if not getter.done():
@@ -242,6 +240,10 @@ class StatusPoller:
         if isinstance(err, E.NotFound):
             job.mark(EXPIRED, str(err))
             self._tracked.pop(key, None)
+            # A 404 is the server answering: the link works again, whatever it was before.
+            if link.state != "ok":
+                link.state, link.message, link.failures, link.since = "ok", "", 0, time.time()
+                return {"status", "link"}
             return {"status"}
         entry.failures += 1
         link.failures += 1

@@ -170,7 +170,7 @@ def start_sandbox(config: SandboxConfig | None = None) -> RunningSandbox:
     return RunningSandbox(config, server, thread, loops[0], engine, f"http://{host}:{port}")
 
 
-def banner(sandbox: RunningSandbox) -> str:
+def banner(sandbox: RunningSandbox, key_source: str = "--api-key") -> str:
     base = sandbox.base_url
     key = sandbox.config.api_key
     lines = [f"flash-tui sandbox: Runpod-compatible API at {base}", ""]
@@ -179,20 +179,22 @@ def banner(sandbox: RunningSandbox) -> str:
         label = "queue" if demo.kind == "queue" else "load-balanced"
         lines.append(f"  {url:<40} {label:<14} {demo.title}")
     lines.append("")
+    prefix = ""
     if key == DEFAULT_API_KEY:
         lines.append(f"API key: {key} (the default; --api-key sets another)")
+        prefix = f"RUNPOD_API_KEY={key} "
     else:
-        lines.append("API key: the one given with --api-key (not shown)")
+        lines.append(f"API key: the one from {key_source} (not shown)")
     lines.append(f'SDK base: runpod.endpoint_url_base = "{base}/v2"')
-    lines.append(f'Try:  flash-tui run {base}/v2/echo --input \'{{"hello": "world"}}\'')
+    lines.append(f'Try:  {prefix}flash-tui run {base}/v2/echo --input \'{{"hello": "world"}}\'')
     lines.append("Ctrl-C stops the sandbox.")
     return "\n".join(lines)
 
 
-def serve_forever(config: SandboxConfig) -> None:
+def serve_forever(config: SandboxConfig, key_source: str = "--api-key") -> None:
     """Serve in the foreground until Ctrl-C, after printing where to find everything."""
     sandbox = start_sandbox(config)
-    print(banner(sandbox), flush=True)
+    print(banner(sandbox, key_source), flush=True)
     try:
         # The server runs in its thread; the main thread only waits, so Ctrl-C lands here.
         while sandbox.running:

@@ -96,6 +96,7 @@ class FlashApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "flash-tui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "run_async", "Run", priority=True, tooltip="POST /run"),

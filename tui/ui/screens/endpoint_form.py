@@ -83,7 +83,7 @@ class EndpointForm(ModalScreen[Endpoint | None]):
     EndpointForm .title { text-style: bold; margin-bottom: 1; }
     EndpointForm .field-label { margin-top: 1; }
     EndpointForm .problem { color: $error; height: auto; }
-    EndpointForm .hint { color: $text-muted; }
+    EndpointForm .hint { color: $text-muted; width: 100%; }
     EndpointForm #form-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     EndpointForm #form-buttons Button { margin-left: 1; }
     """

@@ -77,10 +77,14 @@ class JobDetailScreen(ModalScreen[None]):
         title.update(
             Content.assemble((f"{mark} {job.status}", f"bold ${colour}"), "  ", visible(job.id))
         )
-        started = time.strftime("%H:%M:%S", time.localtime(job.submitted_at))
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.submitted_at))
+        if job.ended_at is None:
+            when = f"submitted {started} ({format_age(time.time() - job.submitted_at)} ago)"
+        else:
+            when = f"submitted {started}, ended after {format_age(job.ended_at - job.submitted_at)}"
         facts = [
             f"endpoint {job.endpoint}",
-            f"submitted {started} ({format_age(time.time() - job.submitted_at)} ago)",
+            when,
             f"delay {format_ms(job.delay_ms)}",
             f"execution {format_ms(job.execution_ms)}",
             f"worker {visible(job.worker_id or '–')}",

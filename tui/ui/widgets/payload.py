@@ -25,7 +25,7 @@ class PayloadEditor(Vertical):
     PayloadEditor #payload-status.-ok { color: $success; }
     PayloadEditor #payload-status.-error { color: $error; text-style: bold; }
     PayloadEditor #payload-actions { height: auto; padding: 0 1; }
-    PayloadEditor #payload-actions Button { margin-right: 1; min-width: 16; }
+    PayloadEditor #payload-actions Button { margin-right: 2; min-width: 12; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -42,15 +42,19 @@ class PayloadEditor(Vertical):
         yield Label("", id="payload-status")
         with Horizontal(id="payload-actions"):
             yield Button(
-                "Run  ^R",
+                "Run ^R",
                 id="run",
                 variant="primary",
+                compact=True,
                 tooltip="POST /run: queue the job and watch it in the table",
             )
             yield Button(
-                "Run sync  ^S", id="run-sync", tooltip="POST /runsync: wait for the result"
+                "Run sync ^S",
+                id="run-sync",
+                compact=True,
+                tooltip="POST /runsync: wait for the result",
             )
-            yield Button("Format", id="format", tooltip="Pretty-print the JSON")
+            yield Button("Format", id="format", compact=True, tooltip="Pretty-print the JSON")
 
     @property
     def text_area(self) -> TextArea:
@@ -63,16 +67,7 @@ class PayloadEditor(Vertical):
     def load(self, endpoint: Endpoint, text: str) -> None:
         self.endpoint = endpoint
         self.border_title = f"Payload · {endpoint.name}"
-        target = Content.assemble(
-            ("POST ", "bold"),
-            f"{endpoint.url}/run",
-            ("  or  ", "$text-muted"),
-            "/runsync",
-            ("   body ", "$text-muted"),
-            ('{"input": ', "bold"),
-            "this",
-            ("}", "bold"),
-        )
+        target = Content(f'POST {endpoint.url}/run or /runsync · sends {{"input": <this>}}')
         self.query_one("#payload-target", Static).update(target)
         self.text_area.load_text(text)
         self.validate()

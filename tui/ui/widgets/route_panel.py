@@ -38,10 +38,11 @@ class RoutePanel(Vertical):
     RoutePanel { height: 1fr; }
     RoutePanel #route-columns { height: 1fr; }
     RoutePanel #route-request, RoutePanel #route-response { width: 1fr; height: 1fr; }
-    RoutePanel #route-line { height: 3; }
+    RoutePanel #route-line { height: 1; }
     RoutePanel #route-method { width: 14; }
     RoutePanel #route-path { width: 1fr; }
-    RoutePanel #route-send { min-width: 10; }
+    RoutePanel #route-send { min-width: 10; margin-left: 1; }
+    RoutePanel #route-path { margin-left: 1; }
     RoutePanel #route-known { height: auto; max-height: 6; }
     RoutePanel #route-body { height: 1fr; }
     RoutePanel #route-body-status { height: 1; padding: 0 1; }
@@ -70,8 +71,8 @@ class RoutePanel(Vertical):
                         allow_blank=False,
                         id="route-method",
                     )
-                    yield Input(placeholder="/path", value="/", id="route-path")
-                    yield Button("Send ^R", id="route-send", variant="primary")
+                    yield Input(placeholder="/path", value="/", id="route-path", compact=True)
+                    yield Button("Send ^R", id="route-send", variant="primary", compact=True)
                 yield OptionList(id="route-known")
                 yield TextArea.code_editor("", language="json", id="route-body", soft_wrap=True)
                 yield Label("", id="route-body-status")

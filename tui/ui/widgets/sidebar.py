@@ -51,7 +51,7 @@ def health_mark(kind: EndpointKind, state: EndpointState) -> tuple[str, str, str
             return "◐", "$warning", "initializing"
         return "✗", "$error", f"ping {state.ping.status_code}"
     if kind is EndpointKind.WORKER:
-        return "◇", "$secondary", "local"
+        return "◇", "$secondary", "local · no /health"
     if state.health is None:
         return "○", "$text-muted", "checking"
     w = state.health.workers
@@ -63,17 +63,17 @@ def health_mark(kind: EndpointKind, state: EndpointState) -> tuple[str, str, str
 
 
 def counts_line(kind: EndpointKind, state: EndpointState) -> str:
-    mine = f"{state.active_jobs} active" if state.active_jobs else ""
+    """Short enough for a 22-column sidebar: what is queued and how busy the workers are."""
+    parts = []
     if kind is EndpointKind.QUEUE and state.health is not None:
         j, w = state.health.jobs, state.health.workers
-        parts = [
-            f"{j.get('inQueue', 0)}q {j.get('inProgress', 0)}r",
-            f"w {w.get('running', 0)}/{w.get('running', 0) + w.get('idle', 0)}",
-        ]
-        if mine:
-            parts.append(mine)
-        return " · ".join(parts)
-    return mine
+        busy, total = w.get("running", 0), w.get("running", 0) + w.get("idle", 0)
+        if j.get("inQueue", 0):
+            parts.append(f"{j['inQueue']} queued")
+        parts.append(f"{busy}/{total} busy" if busy else f"{total} idle")
+    if state.active_jobs:
+        parts.append(f"{state.active_jobs} mine")
+    return " · ".join(parts)
 
 
 class EndpointSidebar(OptionList):
@@ -114,7 +114,9 @@ class EndpointSidebar(OptionList):
         state = self.states.setdefault(endpoint.name, EndpointState())
         mark, style, words = health_mark(endpoint.kind, state)
         counts = counts_line(endpoint.kind, state)
-        second = f"  {words}" + (f" · {counts}" if counts else "")
+        # The mark already says healthy; the words matter when something is wrong.
+        shown = [] if words == "healthy" and counts else [words]
+        second = "  " + " · ".join([*shown, counts] if counts else shown)
         return Content.assemble(
             (mark, style), " ", (endpoint.name, "bold"), "\n", (second, "$text-muted")
         )
