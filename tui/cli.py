@@ -51,6 +51,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         endpoint_parser(name, help).add_argument("job_id", metavar="JOB_ID")
     endpoint_parser("health", "show an endpoint's queue and worker counts")
     endpoint_parser("purge", "remove the queued (not running) jobs of an endpoint")
+    p = sub.add_parser(
+        "jobs",
+        help="list the job history (every job the app or CLI submitted)",
+        description="List the job history, newest first.",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    p.add_argument("--endpoint", metavar="NAME", help="only this endpoint's jobs")
+    p.add_argument("--status", metavar="S", help="only jobs with this status (e.g. FAILED)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N jobs")
     p = endpoint_parser("call", "call a route of a load-balanced endpoint")
     p.add_argument("method", metavar="METHOD", help="GET, POST, PUT, PATCH, DELETE, ...")
     p.add_argument("path", metavar="PATH", help="e.g. /echo")
@@ -62,7 +71,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
 
 
-COMMANDS = ("run", "status", "cancel", "retry", "stream", "health", "purge", "call")
+COMMANDS = ("run", "status", "cancel", "retry", "stream", "health", "purge", "call", "jobs")
 
 
 def say(message: str) -> None:
@@ -117,14 +126,62 @@ def job_exit_code(answer: dict[str, Any]) -> int:
     return EXIT_OK  # not final yet (run without --wait, status of a running job)
 
 
+def open_history() -> Any:
+    """The history database, or None (with a warning) when it cannot be opened."""
+    import sqlite3
+
+    from .store import JobStore, default_history_path
+
+    path = default_history_path()
+    try:
+        return JobStore(path)
+    except (sqlite3.Error, OSError) as err:
+        say(f"warning: job history unavailable ({path}: {err}); the job id is printed only")
+        return None
+
+
+def _remember(history: Any, action: str, *args: Any) -> None:
+    """Write to the history; a failure is a warning, never the end of the command."""
+    import sqlite3
+
+    if history is None:
+        return
+    try:
+        getattr(history, action)(*args)
+    except sqlite3.Error as err:
+        say(f"warning: job history not updated: {err}")
+
+
 async def _run(args: argparse.Namespace, client: Any) -> int:
+    from .api.models import Job
     from .api.payload import parse_input
 
     if args.input is None:
         raise E.UsageError('run needs --input, e.g. --input \'{"prompt": "hi"}\'')
     job_input = parse_input(read_text_arg(args.input))
-    answer = await _submit(client, job_input, args.sync)
-    job_id = answer["id"]
+    endpoint = client.endpoint
+    history = open_history()
+    placeholder = None
+    if history is not None:
+        try:
+            placeholder = history.add_pending(
+                endpoint.name, endpoint.url, endpoint.kind.value, job_input, args.sync
+            )
+        except Exception as err:
+            say(f"warning: job history not written: {err}")
+    try:
+        answer = await _submit(client, job_input, args.sync)
+    except E.FlashError as err:
+        if placeholder is not None:
+            unknown = isinstance(err, E.OutcomeUnknown)
+            _remember(history, "fail_pending", endpoint.name, placeholder, str(err), unknown)
+        raise
+    job = Job(endpoint.name, answer["id"], input=job_input, sync=args.sync)
+    job.apply(answer)
+    # In the history before it is printed: a killed process never loses the id.
+    if placeholder is not None:
+        _remember(history, "resolve_pending", placeholder, job)
+    job_id = job.id
     status = answer.get("status")
     if status in TERMINAL_STATUSES or not (args.sync or args.wait):
         emit(answer)
@@ -132,9 +189,19 @@ async def _run(args: argparse.Namespace, client: Any) -> int:
     # Never lose the id: say it before waiting, so an interrupted wait can be picked up.
     kind = f" --kind {args.kind}" if args.kind else ""
     say(f"job {job_id} is {status}; waiting (flash-tui status{kind} {args.endpoint} {job_id})")
+
+    def on_answer(update: dict[str, Any]) -> None:
+        if job.apply(update):
+            _remember(history, "save", job)
+
     try:
-        final = await client.wait(job_id, timeout=args.timeout)
+        final = await client.wait(job_id, timeout=args.timeout, on_answer=on_answer)
     except E.FlashError as err:
+        if isinstance(err, E.NotFound):
+            from .api.models import EXPIRED
+
+            job.mark(EXPIRED, str(err))
+            _remember(history, "save", job)
         say(f"error: {err}")
         say(f"job id: {job_id}")
         return err.exit_code
@@ -188,6 +255,54 @@ async def _stream(args: argparse.Namespace, client: Any) -> int:
     return job_exit_code({"status": status})
 
 
+def _update_history(endpoint: str, job_id: str, answer: dict[str, Any]) -> None:
+    """Keep a job the history knows up to date with what a command just learned."""
+    history = open_history()
+    if history is None:
+        return
+    found = [j for j in history.jobs(endpoint=endpoint) if j.id == job_id]
+    if found and found[0].apply(answer):
+        _remember(history, "save", found[0])
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    import time
+
+    history = open_history()
+    if history is None:
+        return EXIT_USAGE
+    jobs = history.jobs(endpoint=args.endpoint, status=args.status, limit=args.limit)
+    if args.json:
+        emit(
+            [
+                {
+                    "endpoint": j.endpoint,
+                    "id": j.id,
+                    "status": j.status,
+                    "note": j.note or None,
+                    "submitted_at": j.submitted_at,
+                    "ended_at": j.ended_at,
+                    "delayTime": j.delay_ms,
+                    "executionTime": j.execution_ms,
+                    "workerId": j.worker_id,
+                    "retries": j.retries,
+                    "sync": j.sync,
+                    "endpoint_url": j.endpoint_url,
+                    "input": j.input,
+                    "error": j.error,
+                    "output_bytes": j.output_size,
+                }
+                for j in jobs
+            ]
+        )
+        return EXIT_OK
+    for j in jobs:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.submitted_at))
+        print(f"{when}  {j.status:<12} {j.endpoint:<16} {j.id}", flush=True)
+    say(f"{len(jobs)} job(s) in {history.path}")
+    return EXIT_OK
+
+
 async def dispatch(args: argparse.Namespace) -> int:
     from .api.client import EndpointClient
     from .config import load_config
@@ -214,12 +329,15 @@ async def dispatch(args: argparse.Namespace) -> int:
             return EXIT_OK
         op = {"status": client.status, "cancel": client.cancel, "retry": client.retry}[command]
         answer = await op(args.job_id)
+        _update_history(endpoint.name, args.job_id, answer)
         emit(answer)
         return job_exit_code(answer) if command == "status" else EXIT_OK
 
 
 def run_command(args: argparse.Namespace) -> int:
     try:
+        if args.command == "jobs":
+            return list_jobs(args)
         return asyncio.run(dispatch(args))
     except E.FlashError as err:
         say(f"error: {err}")

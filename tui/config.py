@@ -54,6 +54,9 @@ class Config:
     api_key: str | None = field(default=None, repr=False)
     #: Set when the file exists but could not be read; saving is then refused.
     error: str | None = None
+    #: History retention: keep the newest N jobs, none older than this many days.
+    history_keep: int = 10_000
+    history_max_age_days: float = 30.0
 
     def endpoint(self, name: str) -> Endpoint | None:
         for endpoint in self.endpoints:
@@ -172,6 +175,17 @@ def load_config(path: Path | None = None) -> Config:
         ui = data.get("ui", {})
         if isinstance(ui, dict) and isinstance(ui.get("theme"), str):
             config.theme = ui["theme"]
+        history = data.get("history", {})
+        if isinstance(history, dict):
+            keep, age = history.get("keep"), history.get("max_age_days")
+            if keep is not None:
+                if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+                    raise ConfigError(f"{path}: [history] keep must be a positive integer")
+                config.history_keep = keep
+            if age is not None:
+                if not isinstance(age, int | float) or isinstance(age, bool) or age <= 0:
+                    raise ConfigError(f"{path}: [history] max_age_days must be a positive number")
+                config.history_max_age_days = float(age)
         key = data.get("api_key")
         config.api_key = key if isinstance(key, str) and key else None
     except ConfigError as err:
@@ -186,6 +200,8 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         data["api_key"] = config.api_key
     if config.theme:
         data["ui"] = {"theme": config.theme}
+    if config.history_keep != 10_000 or config.history_max_age_days != 30.0:
+        data["history"] = {"keep": config.history_keep, "max_age_days": config.history_max_age_days}
     saved = [e for e in config.endpoints if e.source == "config"]
     if saved:
         data["endpoints"] = [endpoint_to_dict(e) for e in saved]

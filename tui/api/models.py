@@ -197,6 +197,16 @@ class Job:
     #: Set by ``mark``: flash-tui itself closed the job (expired, outcome unknown). A server
     #: that sends a status named EXPIRED does not close it: unknown statuses stay open.
     closed: bool = False
+    #: Size of an output kept in the history but not loaded yet (0: none, or loaded).
+    output_size: int = 0
+    #: Where the job was sent, kept in the history so any process can poll it later.
+    endpoint_url: str = ""
+    endpoint_kind: str = ""
+
+    @property
+    def output_pending(self) -> bool:
+        """The output is in the history database, to be loaded when the job is opened."""
+        return self.output_size > 0 and "output" not in self.raw
 
     @property
     def is_final(self) -> bool:

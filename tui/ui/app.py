@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 import time
@@ -10,13 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Header, Static
+from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from ..api import errors as E
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from ..api.client import ClientPool, EndpointClient
     from ..poller import EndpointLink, JobChange, StatusPoller
     from ..sandbox import RunningSandbox
+    from ..store import JobStore
 
 HEALTH_EVERY_S = 5.0
 
@@ -109,6 +111,7 @@ class FlashApp(App[int]):
         Binding("p", "toggle_polling", "Pause polling"),
         Binding("d", "start_demo", "Open demo", show=False),
         Binding("f1,question_mark", "help", "Help"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -118,8 +121,14 @@ class FlashApp(App[int]):
         *,
         demo: bool = False,
         sandbox_options: dict[str, Any] | None = None,
+        history_path: Path | None = None,
     ) -> None:
         super().__init__()
+        self.history_path = history_path
+        self.store: JobStore | None = None
+        #: Endpoints known only from the history (e.g. a URL the CLI was given), for polling.
+        self._history_endpoints: dict[str, Endpoint] = {}
+        self._resume: list[Job] = []
         self.config = config or load_config()
         self.demo = demo
         self.sandbox_options = sandbox_options or {}
@@ -146,6 +155,11 @@ class FlashApp(App[int]):
                     yield Static(Content.from_markup(EMPTY_HELP), id="empty")
                     yield PayloadEditor(id="payload")
                     yield RoutePanel(id="routes")
+                yield Input(
+                    placeholder="filter jobs: words in status, endpoint, id or worker "
+                    "(enter keeps it, esc clears)",
+                    id="job-filter",
+                )
                 yield JobTable(id="jobs")
         yield Footer()
 
@@ -158,7 +172,6 @@ class FlashApp(App[int]):
         sidebar.set_endpoints(self.endpoints)
         if self.demo:
             sidebar.set_starting(True)
-            self._start_sandbox()
         if self.config.error:
             self.notify(
                 f"Config not loaded: {self.config.error}. The file was left as it is.",
@@ -172,6 +185,10 @@ class FlashApp(App[int]):
         self.call_after_refresh(self._start_background)
 
     def _start_background(self) -> None:
+        """After the first paint: nothing here may delay the first usable screen."""
+        if self.demo:
+            self._start_sandbox()
+        self._open_history()
         self.run_worker(self._poll_forever(), group="poller", name="poller", exit_on_error=False)
         if not self.demo:
             self.check_health()
@@ -262,7 +279,64 @@ class FlashApp(App[int]):
         return client
 
     def endpoint_named(self, name: str) -> Endpoint | None:
-        return next((e for e in self.endpoints if e.name == name), None)
+        found = next((e for e in self.endpoints if e.name == name), None)
+        return found or self._history_endpoints.get(name)
+
+    # -- the history
+
+    def _open_history(self) -> None:
+        import sqlite3
+
+        from ..store import JobStore, Retention, default_history_path
+
+        path = self.history_path or default_history_path(self.demo)
+        try:
+            self.store = JobStore(path)
+            self.store.prune(Retention(self.config.history_keep, self.config.history_max_age_days))
+            jobs = self.store.jobs(limit=self.config.history_keep)
+        except (sqlite3.Error, OSError) as err:
+            self.store = None
+            self.notify(
+                f"Job history unavailable ({path}): {err}. Jobs are kept in memory only.",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+            return
+        interrupted = [j for j in jobs if j.status == "SUBMITTING"]
+        for job in interrupted:
+            job.mark(
+                UNKNOWN,
+                "A submission was sent, but the process ended before the server "
+                "answered: it may or may not have been queued. Check the endpoint before "
+                "sending it again.",
+            )
+        self._remember(interrupted)
+        for job in jobs:
+            if self.endpoint_named(job.endpoint) is None and job.endpoint_url:
+                from ..api.models import guess_kind
+
+                kind = job.endpoint_kind or guess_kind(job.endpoint_url) or EndpointKind.QUEUE
+                self._history_endpoints[job.endpoint] = Endpoint(
+                    job.endpoint, EndpointKind(kind), job.endpoint_url, source="history"
+                )
+        self.query_one(JobTable).load_jobs(jobs)
+        self._resume = [j for j in jobs if not j.is_final]
+        if self._poller is not None:
+            for job in self._resume:
+                self._poller.track(job)
+        self._count_active()
+
+    def _remember(self, jobs: Iterable[Job]) -> None:
+        """Write jobs to the history; trouble is a notification, never a crash."""
+        import sqlite3
+
+        if self.store is None:
+            return
+        try:
+            self.store.save_many(list(jobs))
+        except sqlite3.Error as err:
+            self.notify(f"Job history not updated: {err}", severity="error", markup=False)
 
     async def _poll_forever(self) -> None:
         from ..poller import StatusPoller
@@ -270,6 +344,8 @@ class FlashApp(App[int]):
         # Short long-polls: the end of a job shows at once, and IN_PROGRESS and progress
         # output still show within a few seconds (status-sync answers only at the end).
         self._poller = StatusPoller(self.client_for, long_poll_wait_ms=4000)
+        for job in self._resume:
+            self._poller.track(job)  # unfinished jobs from the history, the CLI's included
 
         def on_batch(changes: list[JobChange], links: dict[str, EndpointLink]) -> None:
             self.post_message(JobsPolled(changes, dict(links)))
@@ -277,6 +353,7 @@ class FlashApp(App[int]):
         await self._poller.run(on_batch)
 
     def on_jobs_polled(self, message: JobsPolled) -> None:
+        self._remember(c.job for c in message.changes if c.fields - {"link"})
         table = self.query_one(JobTable)
         with self.batch_update():
             for change in message.changes:
@@ -390,11 +467,11 @@ class FlashApp(App[int]):
             return on_main and kind in (EndpointKind.QUEUE, EndpointKind.WORKER)
         if action == "send":
             return on_main and kind is EndpointKind.LB
-        if action in ("cancel_job", "retry_job", "copy_job_id"):
+        if action in ("cancel_job", "retry_job", "copy_job_id", "delete_job"):
             job = self.selected_job
             if job is None:
                 return False
-            if action == "copy_job_id":
+            if action in ("copy_job_id", "delete_job"):
                 return True
             endpoint = self.endpoint_named(job.endpoint)
             if endpoint is None or endpoint.kind is EndpointKind.WORKER:
@@ -402,6 +479,8 @@ class FlashApp(App[int]):
             if action == "cancel_job":
                 return None if job.is_final else True
             return True if job.status in RETRYABLE_STATUSES else None
+        if action == "clear_filter":
+            return on_main and self.query_one("#job-filter", Input).display
         if action in ("edit_endpoint", "remove_endpoint"):
             return (self.current is not None and self.current.source == "config") or None
         return True
@@ -451,29 +530,37 @@ class FlashApp(App[int]):
             return
         self._sending += 1
         table = self.query_one(JobTable)
+        pending_id = f"sending-{self._sending}"
+        if self.store is not None:
+            # In the history before it is sent: a killed app still knows it tried.
+            try:
+                pending_id = self.store.add_pending(
+                    endpoint.name, endpoint.url, endpoint.kind.value, job_input, sync
+                )
+            except Exception as err:
+                self.notify(f"Job history not written: {err}", severity="warning", markup=False)
         placeholder = Job(
-            endpoint.name,
-            f"sending-{self._sending}",
-            status="SUBMITTING",
-            input=job_input,
-            sync=sync,
+            endpoint.name, pending_id, status="SUBMITTING", input=job_input, sync=sync
         )
         table.add_job(placeholder)
         route = "/runsync" if sync else "/run"
         try:
             answer = await client.submit(job_input, sync=sync)
-        except E.OutcomeUnknown as err:
-            placeholder.mark(UNKNOWN, str(err))
-            table.update_job(placeholder, {"status", "ended_at"})
-            self.notify(
-                str(err), title="Outcome unknown", severity="error", timeout=20, markup=False
-            )
-            return
         except E.FlashError as err:
-            table.remove_job(placeholder)
-            self.notify(f"{route} failed: {err}", severity="error", timeout=10, markup=False)
+            unknown = isinstance(err, E.OutcomeUnknown)
+            if self.store is not None:
+                with contextlib.suppress(Exception):
+                    self.store.fail_pending(endpoint.name, pending_id, str(err), unknown)
+            if unknown:
+                placeholder.mark(UNKNOWN, str(err))
+                table.update_job(placeholder, {"status", "ended_at"})
+                self.notify(
+                    str(err), title="Outcome unknown", severity="error", timeout=20, markup=False
+                )
+            else:
+                table.remove_job(placeholder)
+                self.notify(f"{route} failed: {err}", severity="error", timeout=10, markup=False)
             return
-        table.remove_job(placeholder)
         job = Job(
             endpoint.name,
             answer["id"],
@@ -482,6 +569,12 @@ class FlashApp(App[int]):
             submitted_at=placeholder.submitted_at,
         )
         job.apply(answer)
+        if self.store is not None:
+            try:
+                self.store.resolve_pending(pending_id, job)
+            except Exception as err:
+                self.notify(f"Job history not written: {err}", severity="warning", markup=False)
+        table.remove_job(placeholder)
         self.post_message(JobAdded(job))
 
     def on_job_added(self, message: JobAdded) -> None:
@@ -580,6 +673,7 @@ class FlashApp(App[int]):
             self.notify(f"{op.capitalize()} failed: {err}", severity="error", markup=False)
             return
         fields = job.apply(answer)
+        self._remember([job])
         self.query_one(JobTable).update_job(job, fields | {"status"})
         if self._poller is not None:
             self._poller.poll_soon(job) if not job.is_final else None
@@ -733,7 +827,12 @@ class FlashApp(App[int]):
 
     @on(JobTable.RowHighlighted)
     def _row_moved(self) -> None:
-        self.refresh_bindings()
+        if not self.is_running:
+            return
+        try:
+            self.refresh_bindings()
+        except ScreenStackError:  # the app is closing
+            return
         job = self.query_one(JobTable).selected_job
         self.query_one(JobTable).border_subtitle = self.job_hint(job) if job else ""
 
@@ -748,6 +847,55 @@ class FlashApp(App[int]):
         self._keep_draft()
         self.exit()
 
+    # -- filtering and deleting jobs
+
+    def action_filter_jobs(self) -> None:
+        field = self.query_one("#job-filter", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#job-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(JobTable).set_filter(event.value)
+
+    @on(Input.Submitted, "#job-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        field = self.query_one("#job-filter", Input)
+        field.display = bool(field.value)
+        self.query_one(JobTable).focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#job-filter", Input)
+        field.value = ""
+        field.display = False
+        self.query_one(JobTable).set_filter("")
+        self.query_one(JobTable).focus()
+
+    def action_delete_job(self) -> None:
+        from .screens.dialogs import ConfirmDialog
+
+        job = self.selected_job
+        if job is None or self.screen.is_modal:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            if self._poller is not None:
+                self._poller.forget(job)
+            self.query_one(JobTable).remove_job(job)
+            if self.store is not None:
+                with contextlib.suppress(Exception):
+                    self.store.delete(job.endpoint, job.id)
+            self._count_active()
+
+        running = (
+            ""
+            if job.is_final
+            else (" It is still running on the server; only flash-tui forgets it.")
+        )
+        self.push_screen(ConfirmDialog(f"Delete job {job.id} from the history?{running}"), answer)
+
     async def on_unmount(self) -> None:
         if self._config_dirty and not self.config.error:
             self._save()
@@ -755,6 +903,8 @@ class FlashApp(App[int]):
             await self._pool.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
+        if self.store is not None:
+            self.store.close()
 
 
 _PALETTE = [
@@ -766,6 +916,9 @@ _PALETTE = [
     ("Cancel job", "Cancel the selected job", "cancel_job"),
     ("Retry job", "Retry the selected failed job", "retry_job"),
     ("Copy job id", "Copy the selected job's id to the clipboard", "copy_job_id"),
+    ("Filter jobs", "Show only the jobs matching some words", "filter_jobs"),
+    ("Clear the job filter", "Show every job again", "clear_filter"),
+    ("Delete job", "Delete the selected job from the history", "delete_job"),
     ("Add endpoint", "Add an endpoint and save it to the config", "add_endpoint"),
     ("Edit endpoint", "Edit the selected endpoint", "edit_endpoint"),
     ("Remove endpoint", "Remove the selected endpoint from the config", "remove_endpoint"),

@@ -6,6 +6,7 @@ import json
 import time
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -69,6 +70,23 @@ class JobDetailScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.refresh_job(first=True)
+        if self.job.output_pending:
+            self.load_output()
+
+    @work(thread=True, exit_on_error=False)
+    def load_output(self) -> None:
+        """A big output from the history is read off the UI thread."""
+        store = getattr(self.app, "store", None)
+        if store is None:
+            return
+        output = store.load_output(self.job.endpoint, self.job.id)
+        self.app.call_from_thread(self._output_loaded, output)
+
+    def _output_loaded(self, output: object) -> None:
+        self.job.raw["output"] = output
+        self.job.output = output
+        self.job.output_size = 0
+        self.refresh_job()
 
     def refresh_job(self, first: bool = False) -> None:
         job = self.job
@@ -100,9 +118,11 @@ class JobDetailScreen(ModalScreen[None]):
         if job.note:
             text += "\n" + visible(job.note)
         self.query_one("#detail-facts", Static).update(Content(text))
+        pending = f"(loading the output, {job.output_size:,} bytes…)" if job.output_pending else ""
         self._set(
             "#detail-output",
-            ("output" in job.raw and pretty(job.output))
+            pending
+            or ("output" in job.raw and pretty(job.output))
             or ("(no output yet)" if not job.is_final else "(no output)"),
         )
         self._set("#detail-error", self._error_text())

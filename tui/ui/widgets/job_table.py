@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
@@ -29,10 +31,19 @@ FIELD_COLUMNS = {
     "worker_id": ("worker",),
     "ended_at": ("age",),
 }
+COUNTED = ("COMPLETED", "FAILED", "IN_PROGRESS", "IN_QUEUE", "CANCELLED", "TIMED_OUT")
 
 
 def job_key(job: Job) -> str:
     return f"{job.endpoint}\x00{job.id}"
+
+
+def matches(job: Job, text: str) -> bool:
+    """The ``/`` filter: every word must appear in the status, endpoint, id or worker."""
+    if not text:
+        return True
+    haystack = f"{job.status} {job.endpoint} {job.id} {job.worker_id or ''}".lower()
+    return all(word in haystack for word in text.lower().split())
 
 
 class JobTable(DataTable[Text]):
@@ -43,11 +54,15 @@ class JobTable(DataTable[Text]):
         Binding("c", "app.cancel_job", "Cancel job"),
         Binding("r", "app.retry_job", "Retry job"),
         Binding("y", "app.copy_job_id", "Copy job id"),
+        Binding("delete", "app.delete_job", "Delete from history", show=False),
+        Binding("slash", "app.filter_jobs", "Filter"),
     ]
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        #: Every job, shown or filtered out.
         self.jobs: dict[str, Job] = {}
+        self.filter_text = ""
         self._colours: dict[str, str] = {}
 
     def on_mount(self) -> None:
@@ -56,6 +71,7 @@ class JobTable(DataTable[Text]):
         self._load_colours()
         self.watch(self.app, "theme", lambda _: self.recolour(), init=False)
         self.set_interval(1.0, self._tick_ages)
+        self.update_title()
 
     def _load_colours(self) -> None:
         variables = self.app.theme_variables
@@ -74,12 +90,13 @@ class JobTable(DataTable[Text]):
     def recolour(self) -> None:
         self._load_colours()
         for key, job in self.jobs.items():
-            self.update_cell(key, "status", self.status_cell(job))
+            if self._shown(key):
+                self.update_cell(key, "status", self.status_cell(job))
 
     def status_cell(self, job: Job) -> Text:
         mark, colour_name = glyph(job.status)
-        colour = self._colours.get(colour_name) or None
-        return Text(f"{mark} {job.status}", style=colour or "", no_wrap=True, overflow="ellipsis")
+        colour = self._colours.get(colour_name) or ""
+        return Text(f"{mark} {job.status}", style=colour, no_wrap=True, overflow="ellipsis")
 
     def _cells(self, job: Job) -> dict[str, Text]:
         return {
@@ -92,12 +109,20 @@ class JobTable(DataTable[Text]):
             "age": Text(self._age(job), justify="right"),
         }
 
+    def _row(self, job: Job) -> list[Text]:
+        cells = self._cells(job)
+        return [cells[c[0]] for c in COLUMNS]
+
     @staticmethod
     def _age(job: Job) -> str:
-        end = job.ended_at or time.time()
-        age = format_age(time.time() - job.submitted_at)
-        # A finished job's age keeps counting; its run time does not, so show it stopped.
-        return age if job.ended_at is None else f"{format_age(end - job.submitted_at)}"
+        # A finished job's age stops at its end, so the column says how long it took.
+        end = job.ended_at if job.ended_at is not None else time.time()
+        return format_age(end - job.submitted_at)
+
+    def _shown(self, key: str) -> bool:
+        return key in self._row_locations
+
+    # -- changes
 
     def add_job(self, job: Job) -> None:
         key = job_key(job)
@@ -105,9 +130,32 @@ class JobTable(DataTable[Text]):
             self.update_job(job, set(FIELD_COLUMNS))
             return
         self.jobs[key] = job
-        cells = self._cells(job)
-        self.add_row(*(cells[c[0]] for c in COLUMNS), key=key)
-        self._move_to_top(key)
+        if matches(job, self.filter_text):
+            self.add_row(*self._row(job), key=key)
+            self._move_to_top(key)
+        self.update_title()
+
+    def load_jobs(self, jobs: Iterable[Job]) -> None:
+        """Many jobs at once (the history at start): one rebuild, not a move per row."""
+        for job in jobs:
+            self.jobs.setdefault(job_key(job), job)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Show the jobs that pass the filter, newest first, keeping the cursor's job."""
+        selected = self.selected_job
+        self.clear()
+        ordered = sorted(self.jobs.values(), key=lambda j: j.submitted_at, reverse=True)
+        for job in ordered:
+            if matches(job, self.filter_text):
+                self.add_row(*self._row(job), key=job_key(job))
+        if selected is not None and self._shown(job_key(selected)):
+            self.move_cursor(row=self.get_row_index(job_key(selected)), animate=False)
+        self.update_title()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self.rebuild()
 
     def _move_to_top(self, key: str) -> None:
         """Newest first: put the new row at index 0 (as ``DataTable.sort`` reorders rows)."""
@@ -134,15 +182,34 @@ class JobTable(DataTable[Text]):
             self.add_job(job)
             return
         self.jobs[key] = job
+        if not self._shown(key):
+            return
         cells = self._cells(job)
         for field in fields:
             for column in FIELD_COLUMNS.get(field, ()):
                 self.update_cell(key, column, cells[column])
+        if "status" in fields:
+            self.update_title()
 
     def remove_job(self, job: Job) -> None:
         key = job_key(job)
         if self.jobs.pop(key, None) is not None:
-            self.remove_row(key)
+            if self._shown(key):
+                self.remove_row(key)
+            self.update_title()
+
+    def update_title(self) -> None:
+        """Status counts in view, readable without colour."""
+        counts = Counter(j.status for j in self.jobs.values())
+        parts = [f"{glyph(s)[0]}{counts[s]}" for s in COUNTED if counts[s]]
+        title = f"Jobs ({len(self.jobs)})"
+        if parts:
+            title += " " + " ".join(parts)
+        if self.filter_text:
+            title += f" · filter: {self.filter_text} ({self.row_count} shown)"
+        self.border_title = title
+
+    # -- reading
 
     @property
     def selected_job(self) -> Job | None:
@@ -161,10 +228,7 @@ class JobTable(DataTable[Text]):
         top = self.scroll_offset.y
         bottom = top + self.size.height
         for index in range(max(0, top - 1), min(self.row_count, bottom + 1)):
-            try:
-                row_key = self._row_locations.get_key(index)
-            except Exception:
-                continue
+            row_key = self._row_locations.get_key(index)
             if row_key is None:
                 continue
             job = self.jobs.get(str(row_key.value))
@@ -172,6 +236,5 @@ class JobTable(DataTable[Text]):
                 self.update_cell(row_key, "age", Text(self._age(job), justify="right"))
 
     async def action_open_job(self) -> None:
-        job = self.selected_job
-        if job is not None:
+        if self.selected_job is not None:
             await self.app.run_action("open_job")
