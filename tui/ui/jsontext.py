@@ -11,6 +11,8 @@ from typing import Any
 from ..api.payload import human_size
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
+#: Bidirectional overrides can make text read differently from what it is: show them.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 #: Strings longer than this are shown collapsed, with their size and guessed type.
 COLLAPSE_AT = 4096
 
@@ -30,7 +32,9 @@ _MAGIC = (
 
 
 def visible(text: str) -> str:
-    """Replace control characters (ANSI escapes included) with visible control pictures."""
+    """Replace control characters (ANSI escapes included) with visible control pictures, and
+    bidirectional overrides with their code (``<U+202E>``)."""
+    text = _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
     return _CONTROL.sub(
         lambda m: (
             chr(0x2400 + ord(m.group()))
@@ -53,6 +57,8 @@ def guess_base64(text: str) -> str | None:
         raw = base64.b64decode(head[: len(head) // 4 * 4], validate=True)
     except (ValueError, TypeError):
         return None
+    if len(set(head)) < 12:
+        return None  # "xxxx…" decodes, but it is text, not data
     for magic, name in _MAGIC:
         if raw.startswith(magic):
             return f"base64 {name}"
