@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -214,7 +213,7 @@ async def test_answers_of_the_wrong_shape_are_clear_errors(weird_server: str) ->
             await client.status("html")
         with pytest.raises(E.BadAnswer, match="expected a JSON object"):
             await client.status("array")
-        with pytest.raises(E.ServerError, match="502 Bad Gateway.*HTML page"):
+        with pytest.raises(E.ServerError, match=r"502 Bad Gateway.*HTML page"):
             await client.status("html500")
         job = Job("weird", "unknown")
         job.apply(await client.status("unknown"))
