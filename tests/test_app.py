@@ -292,3 +292,141 @@ async def test_highlighted_editor_renders(tmp_path: Path) -> None:
         ]
         colours = {seg.style.color for seg in styled if seg.style}
         assert len(colours) >= 2  # keys and values in different colours
+
+
+async def test_streamer_chunks_show_live_in_the_detail(tmp_path: Path) -> None:
+    from textual.widgets import Log
+
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "streamer")
+        await set_payload(pilot, app, {"count": 6})
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: bool(real_jobs(app)), what="the submission")
+        table = app.query_one(JobTable)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        job = real_jobs(app)[0]
+        await wait_until(pilot, lambda: len(job.stream_chunks) == 6, timeout=20, what="six chunks")
+        assert [c["index"] for c in job.stream_chunks] == list(range(6))
+        log = app.screen.query_one("#detail-stream", Log)
+        await wait_until(pilot, lambda: any("stream ended" in line for line in log.lines))
+        assert sum('"index"' in line for line in log.lines) == 6
+
+
+async def test_submission_options_are_sent(tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    from tui.ui.screens.options import OptionsScreen
+
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "sleepy")
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, OptionsScreen))
+        app.screen.query_one("#opt-ttl", Input).value = "2"  # too short: refused, said why
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, OptionsScreen)
+        assert "10 s" in str(app.screen.query_one("#problem-ttl").render())
+        app.screen.query_one("#opt-ttl", Input).value = "10"
+        app.screen.query_one("#opt-execution_timeout", Input).value = "5"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not isinstance(app.screen, OptionsScreen))
+        target = str(app.query_one("#payload-target").render())
+        assert "timeout 5 s" in target and "ttl 10 s" in target
+        # A 60 s job under a 5 s executionTimeout ends TIMED_OUT on the server.
+        await set_payload(pilot, app, {"seconds": 60})
+        await pilot.press("ctrl+r")
+        await wait_until(
+            pilot,
+            lambda: real_jobs(app) and real_jobs(app)[0].is_final,
+            timeout=30,
+            what="the timeout",
+        )
+        assert real_jobs(app)[0].status == "TIMED_OUT"
+
+
+async def test_saved_payloads_per_endpoint(tmp_path: Path) -> None:
+    from textual.widgets import Input, OptionList
+
+    from tui.ui.screens.payloads import PickPayloadScreen, SavePayloadScreen
+
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "echo")
+        await set_payload(pilot, app, {"saved": "yes"})
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: isinstance(app.screen, SavePayloadScreen))
+        app.screen.query_one(Input).value = "my favourite"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, SavePayloadScreen))
+        await set_payload(pilot, app, {"other": 1})
+        await pilot.press("f7")
+        await wait_until(pilot, lambda: isinstance(app.screen, PickPayloadScreen))
+        app.screen.query_one(OptionList).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, PickPayloadScreen))
+        assert json.loads(app.query_one(PayloadEditor).text) == {"saved": "yes"}
+    saved = tomllib.loads((tmp_path / "payloads.toml").read_text())
+    assert json.loads(saved["echo"]["my favourite"]) == {"saved": "yes"}
+    assert (tmp_path / "payloads.toml").stat().st_mode & 0o777 == 0o600
+
+
+async def test_health_view_shows_counts_and_trends(tmp_path: Path) -> None:
+    from textual.widgets import Sparkline
+
+    from tui.ui.screens.health import HealthScreen
+
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "sleepy")
+        for _ in range(3):
+            await set_payload(pilot, app, {"seconds": 30})
+            await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(real_jobs(app)) == 3)
+        app.query_one(EndpointSidebar).focus()
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, HealthScreen))
+        screen = app.screen
+        await wait_until(
+            pilot,
+            lambda: str(screen.query_one("#count-running").render()) == "2",
+            what="two busy workers",
+        )
+        assert str(screen.query_one("#count-inQueue").render()) == "1"
+        assert len(screen.query_one("#trend-running", Sparkline).data or []) >= 1
+
+
+def test_health_diagnosis_says_why_jobs_wait() -> None:
+    from tui.api.models import Health
+
+    failing = Health.from_answer({"jobs": {"inQueue": 4}, "workers": {"unhealthy": 3}})
+    assert "workers keep failing" in (failing.diagnosis() or "")
+    assert "not for lack of capacity" in (failing.diagnosis() or "")
+    throttled = Health.from_answer({"jobs": {"inQueue": 2}, "workers": {"throttled": 2}})
+    assert "throttled" in (throttled.diagnosis() or "")
+    fine = Health.from_answer({"jobs": {"inQueue": 2}, "workers": {"running": 2}})
+    assert fine.diagnosis() is None
+
+
+async def test_columns_sort_on_header_click(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "config.toml", demo=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.query_one(JobTable)
+        for i, (status, delay) in enumerate([("FAILED", 30), ("COMPLETED", 10), ("IN_QUEUE", 20)]):
+            job = Job("e", f"job-{i}", submitted_at=1000.0 + i)
+            job.apply({"status": status, "delayTime": delay})
+            table.add_job(job)
+        await pilot.pause()
+        order = lambda: [str(table.get_row_at(i)[1]) for i in range(table.row_count)]  # noqa: E731
+        assert order() == ["job-2", "job-1", "job-0"]  # newest first
+        await pilot.click(JobTable, offset=(47, 1))  # the "Delay" header (inside the border)
+        await pilot.pause()
+        assert order() == ["job-1", "job-2", "job-0"]
+        await pilot.click(JobTable, offset=(47, 1))
+        await pilot.pause()
+        assert order() == ["job-0", "job-2", "job-1"]
+        assert "by delay" in str(table.border_title)

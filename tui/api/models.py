@@ -202,6 +202,8 @@ class Job:
     #: Where the job was sent, kept in the history so any process can poll it later.
     endpoint_url: str = ""
     endpoint_kind: str = ""
+    #: Chunks read from ``/stream`` so far (the server hands each one out once).
+    stream_chunks: list[Any] = field(default_factory=list)
 
     @property
     def output_pending(self) -> bool:
@@ -280,6 +282,55 @@ class _Missing:
 _MISSING: Any = _Missing()
 
 
+# --- submission options ------------------------------------------------------------------
+
+DAY_MS = 86_400_000
+
+
+@dataclass
+class SubmitOptions:
+    """The optional parts of a /run or /runsync body besides ``input``."""
+
+    webhook: str | None = None
+    execution_timeout_ms: int | None = None
+    ttl_ms: int | None = None
+    low_priority: bool = False
+
+    def policy(self) -> dict[str, Any] | None:
+        policy: dict[str, Any] = {}
+        if self.execution_timeout_ms is not None:
+            policy["executionTimeout"] = self.execution_timeout_ms
+        if self.ttl_ms is not None:
+            policy["ttl"] = self.ttl_ms
+        if self.low_priority:
+            policy["lowPriority"] = True
+        return policy or None
+
+    def problems(self) -> dict[str, str]:
+        """Runpod's limits, checked before anything is sent."""
+        out = {}
+        if self.webhook and not self.webhook.startswith(("http://", "https://")):
+            out["webhook"] = "The webhook must be an http:// or https:// URL."
+        timeout = self.execution_timeout_ms
+        if timeout is not None and not 5_000 <= timeout <= 7 * DAY_MS:
+            out["execution_timeout"] = "executionTimeout must be between 5 s and 7 days."
+        if self.ttl_ms is not None and not 10_000 <= self.ttl_ms <= 7 * DAY_MS:
+            out["ttl"] = "ttl must be between 10 s and 7 days."
+        return out
+
+    def describe(self) -> str:
+        parts = []
+        if self.webhook:
+            parts.append("webhook")
+        if self.execution_timeout_ms is not None:
+            parts.append(f"timeout {self.execution_timeout_ms / 1000:g} s")
+        if self.ttl_ms is not None:
+            parts.append(f"ttl {self.ttl_ms / 1000:g} s")
+        if self.low_priority:
+            parts.append("low priority")
+        return ", ".join(parts)
+
+
 # --- other answers -----------------------------------------------------------------------
 
 
@@ -334,6 +385,31 @@ class Health:
         w = self.workers
         ready = w.get("idle", 0) + w.get("running", 0) + w.get("ready", 0)
         return ready > 0 or w.get("unhealthy", 0) == 0
+
+    def diagnosis(self) -> str | None:
+        """Why jobs wait, in plain words, when the workers are the reason (None otherwise)."""
+        j, w = self.jobs, self.workers
+        waiting = j.get("inQueue", 0)
+        if not waiting:
+            return None
+        working = w.get("idle", 0) + w.get("running", 0) + w.get("ready", 0)
+        unhealthy, throttled = w.get("unhealthy", 0), w.get("throttled", 0)
+        starting = w.get("initializing", 0)
+        if unhealthy and not working:
+            return (
+                f"{waiting} job(s) are queued because workers keep failing "
+                f"({unhealthy} unhealthy), not for lack of capacity."
+            )
+        if throttled and not working:
+            return (
+                f"{waiting} job(s) are queued because the workers are throttled "
+                f"({throttled}): the GPUs they need are not available right now."
+            )
+        if starting and not working:
+            return f"{waiting} job(s) are queued while {starting} worker(s) start up (cold start)."
+        if not (working or starting or unhealthy or throttled):
+            return f"{waiting} job(s) are queued and no worker is running: is max workers 0?"
+        return None
 
     def summary(self) -> str:
         j, w = self.jobs, self.workers

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
+from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from ..api import errors as E
@@ -28,6 +28,7 @@ from ..api.models import (
     EndpointKind,
     Job,
     Route,
+    SubmitOptions,
 )
 from ..config import Config, ConfigError, load_config, save_config
 from .messages import (
@@ -46,6 +47,7 @@ from .widgets.sidebar import EndpointSidebar
 
 if TYPE_CHECKING:
     from ..api.client import ClientPool, EndpointClient
+    from ..payloads import PayloadLibrary
     from ..poller import EndpointLink, JobChange, StatusPoller
     from ..sandbox import RunningSandbox
     from ..store import JobStore
@@ -104,9 +106,18 @@ class FlashApp(App[int]):
         Binding("ctrl+r", "run_async", "Run", priority=True, tooltip="POST /run"),
         Binding("ctrl+r", "send", "Send", priority=True, tooltip="Call the route"),
         Binding("ctrl+s", "run_sync", "Run sync", priority=True, tooltip="POST /runsync"),
+        Binding(
+            "ctrl+o",
+            "submit_options",
+            "Options",
+            priority=True,
+            tooltip="webhook, executionTimeout, ttl, lowPriority",
+        ),
         Binding("f2", "focus('sidebar')", "Endpoints"),
         Binding("f3", "focus_editor", "Editor"),
         Binding("f4", "focus('jobs')", "Jobs"),
+        Binding("f6", "save_payload", "Save payload", show=False),
+        Binding("f7", "pick_payload", "Saved payloads", show=False),
         Binding("ctrl+n", "add_endpoint", "Add endpoint", show=False, priority=True),
         Binding("p", "toggle_polling", "Pause polling"),
         Binding("d", "start_demo", "Open demo", show=False),
@@ -129,6 +140,8 @@ class FlashApp(App[int]):
         #: Endpoints known only from the history (e.g. a URL the CLI was given), for polling.
         self._history_endpoints: dict[str, Endpoint] = {}
         self._resume: list[Job] = []
+        self.submit_options: dict[str, SubmitOptions] = {}
+        self._payloads: PayloadLibrary | None = None
         self.config = config or load_config()
         self.demo = demo
         self.sandbox_options = sandbox_options or {}
@@ -410,10 +423,35 @@ class FlashApp(App[int]):
             targets = list(self.endpoints)
         await asyncio.gather(*(one(e) for e in targets if e.kind is not EndpointKind.WORKER))
 
+    def action_check_health(self) -> None:
+        self.check_health()
+
     def on_health_checked(self, message: HealthChecked) -> None:
         self.query_one(EndpointSidebar).update_health(
             message.endpoint, message.health, message.ping, message.error
         )
+        from .screens.health import HealthScreen
+
+        screen = self.screen
+        if isinstance(screen, HealthScreen) and screen.endpoint.name == message.endpoint:
+            screen.refresh_health()
+
+    def action_show_health(self) -> None:
+        from .screens.health import HealthScreen
+
+        endpoint = self.current
+        if endpoint is None or self.screen.is_modal:
+            return
+        if endpoint.kind is not EndpointKind.QUEUE:
+            from ..api.client import unsupported_reason
+
+            reason = unsupported_reason(endpoint.kind, "health") or ""
+            self.notify(f"No health view for {endpoint.name}: {reason}", markup=False)
+            return
+        state = self.query_one(EndpointSidebar).states.get(endpoint.name)
+        if state is not None:
+            self.push_screen(HealthScreen(endpoint, state))
+            self.check_health()
 
     # -- choosing an endpoint
 
@@ -432,7 +470,9 @@ class FlashApp(App[int]):
             switcher.current = "payload"
             if draft is None:
                 draft = _dumps(endpoint.example_input) if endpoint.example_input else "{\n  \n}"
-            self.query_one(PayloadEditor).load(endpoint, draft)
+            editor = self.query_one(PayloadEditor)
+            editor.load(endpoint, draft)
+            editor.set_options(self.submit_options.get(endpoint.name, SubmitOptions()).describe())
         self.refresh_bindings()
 
     def _keep_draft(self) -> None:
@@ -463,7 +503,7 @@ class FlashApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         on_main = not self.screen.is_modal
         kind = self.current.kind if self.current else None
-        if action in ("run_async", "run_sync"):
+        if action in ("run_async", "run_sync", "submit_options"):
             return on_main and kind in (EndpointKind.QUEUE, EndpointKind.WORKER)
         if action == "send":
             return on_main and kind is EndpointKind.LB
@@ -502,6 +542,89 @@ class FlashApp(App[int]):
 
     def action_run_sync(self) -> None:
         self._submit(sync=True)
+
+    def action_submit_options(self) -> None:
+        from .screens.options import OptionsScreen
+
+        endpoint = self.current
+        if endpoint is None or endpoint.kind is EndpointKind.LB:
+            return
+        current = self.submit_options.get(endpoint.name, SubmitOptions())
+
+        def chosen(options: SubmitOptions | None) -> None:
+            if options is None:
+                return
+            self.submit_options[endpoint.name] = options
+            self.query_one(PayloadEditor).set_options(options.describe())
+
+        self.push_screen(OptionsScreen(endpoint.name, current), chosen)
+
+    # -- saved payloads
+
+    @property
+    def payloads(self) -> PayloadLibrary:
+        from ..payloads import PayloadLibrary
+
+        if self._payloads is None:
+            self._payloads = PayloadLibrary.load(self.config.path.parent / "payloads.toml")
+        return self._payloads
+
+    def _editor_text(self) -> str:
+        if self.current is not None and self.current.kind is EndpointKind.LB:
+            return self.query_one(RoutePanel).body_text
+        return self.query_one(PayloadEditor).text
+
+    def _set_editor_text(self, text: str) -> None:
+        if self.current is not None and self.current.kind is EndpointKind.LB:
+            self.query_one("#route-body", TextArea).load_text(text)
+        else:
+            self.query_one(PayloadEditor).text_area.load_text(text)
+
+    def action_save_payload(self) -> None:
+        from .screens.payloads import SavePayloadScreen
+
+        endpoint = self.current
+        if endpoint is None or self.screen.is_modal:
+            return
+        text = self._editor_text()
+
+        def save(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                self.payloads.put(endpoint.name, name, text)
+            except (ValueError, OSError) as err:
+                self.notify(f"Not saved: {err}", severity="error", markup=False)
+                return
+            self.notify(f"Saved payload {name!r} for {endpoint.name}", markup=False)
+
+        self.push_screen(SavePayloadScreen(endpoint.name, self.payloads.names(endpoint.name)), save)
+
+    def action_pick_payload(self) -> None:
+        from .screens.payloads import PickPayloadScreen
+
+        endpoint = self.current
+        if endpoint is None or self.screen.is_modal:
+            return
+        names = self.payloads.names(endpoint.name)
+        if not names:
+            self.notify(
+                f"No saved payloads for {endpoint.name} yet: f6 saves the current one.",
+                markup=False,
+            )
+            return
+        screen = PickPayloadScreen(endpoint.name, names)
+
+        def picked(name: str | None) -> None:
+            for gone in screen.deleted:
+                with contextlib.suppress(ValueError, OSError):
+                    self.payloads.delete(endpoint.name, gone)
+            text = self.payloads.get(endpoint.name, name) if name else None
+            if text is not None:
+                self._set_editor_text(text)
+                self.notify(f"Loaded payload {name!r}", markup=False)
+
+        self.push_screen(screen, picked)
 
     def action_format_payload(self) -> None:
         self.query_one(PayloadEditor).format_json()
@@ -544,8 +667,11 @@ class FlashApp(App[int]):
         )
         table.add_job(placeholder)
         route = "/runsync" if sync else "/run"
+        options = self.submit_options.get(endpoint.name, SubmitOptions())
         try:
-            answer = await client.submit(job_input, sync=sync)
+            answer = await client.submit(
+                job_input, sync=sync, webhook=options.webhook, policy=options.policy()
+            )
         except E.FlashError as err:
             unknown = isinstance(err, E.OutcomeUnknown)
             if self.store is not None:
@@ -912,6 +1038,9 @@ _PALETTE = [
     ("Run sync (/runsync)", "Submit and wait for the result", "run_sync"),
     ("Send route", "Call the load-balanced route", "send"),
     ("Format payload", "Pretty-print the JSON payload", "format_payload"),
+    ("Submission options", "webhook, executionTimeout, ttl, lowPriority", "submit_options"),
+    ("Save payload as…", "Keep the editor's JSON under a name, for this endpoint", "save_payload"),
+    ("Saved payloads", "Load a saved payload into the editor", "pick_payload"),
     ("Open job", "Show the selected job's detail", "open_job"),
     ("Cancel job", "Cancel the selected job", "cancel_job"),
     ("Retry job", "Retry the selected failed job", "retry_job"),
@@ -925,6 +1054,7 @@ _PALETTE = [
     ("Pause or resume polling", "Stop or restart the background status polls", "toggle_polling"),
     ("Open the demo", "Start the local sandbox with demo endpoints", "start_demo"),
     ("Refresh health", "Ask every endpoint for its health now", "check_health"),
+    ("Endpoint health", "Queue depth and worker states over time", "show_health"),
     ("Keys", "List every key binding", "help"),
 ]
 

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Footer, Label, Log, Static, TabbedContent, TabPane, TextArea
 
 from ...api.models import Job
 from ..jsontext import pretty, visible
@@ -62,6 +62,8 @@ class JobDetailScreen(ModalScreen[None]):
                     yield TextArea.code_editor(
                         "", language="json", read_only=True, id="detail-input", soft_wrap=True
                     )
+                with TabPane("Stream", id="tab-stream"):
+                    yield Log(id="detail-stream", highlight=False)
                 with TabPane("Raw", id="tab-raw"):
                     yield TextArea.code_editor(
                         "", language="json", read_only=True, id="detail-raw", soft_wrap=True
@@ -72,6 +74,32 @@ class JobDetailScreen(ModalScreen[None]):
         self.refresh_job(first=True)
         if self.job.output_pending:
             self.load_output()
+        log = self.query_one("#detail-stream", Log)
+        for chunk in self.job.stream_chunks:
+            log.write_line(_chunk_line(chunk))
+        endpoint = getattr(self.app, "endpoint_named", lambda _: None)(self.job.endpoint)
+        if endpoint is not None and endpoint.kind.value == "queue" and not self.job.is_final:
+            log.write_line("… following /stream while this view is open")
+            self.follow_stream()
+
+    @work(group="stream", exclusive=True, exit_on_error=False)
+    async def follow_stream(self) -> None:
+        """Read /stream chunks as they come; each is kept on the job (the server gives it once)."""
+        from ...api.errors import FlashError
+
+        client = self.app.client_for(self.job.endpoint)  # type: ignore[attr-defined]
+        if client is None:
+            return
+        log = self.query_one("#detail-stream", Log)
+        state: dict[str, object] = {}
+        try:
+            async for chunk in client.iter_stream(self.job.id, interval=0.5, state=state):
+                self.job.stream_chunks.append(chunk)
+                log.write_line(_chunk_line(chunk))
+        except FlashError as err:
+            log.write_line(f"stream stopped: {visible(str(err))}")
+            return
+        log.write_line(f"stream ended: {visible(str(state.get('status')))}")
 
     @work(thread=True, exit_on_error=False)
     def load_output(self) -> None:
@@ -167,3 +195,11 @@ class JobDetailScreen(ModalScreen[None]):
             self.notify(f"Cannot save {path}: {err.strerror}", severity="error")
             return
         self.notify(f"Output saved to {path}")
+
+
+def _chunk_line(chunk: object) -> str:
+    """One chunk on one line: JSON, long ones cut, control characters made visible."""
+    text = chunk if isinstance(chunk, str) else json.dumps(chunk, ensure_ascii=False, default=str)
+    if len(text) > 2000:
+        text = text[:2000] + f"… ({len(text):,} characters)"
+    return visible(text)

@@ -31,6 +31,16 @@ FIELD_COLUMNS = {
     "worker_id": ("worker",),
     "ended_at": ("age",),
 }
+#: Sort keys by column; "age" (newest first) is the default order.
+SORT_KEYS = {
+    "status": lambda j: j.status,
+    "id": lambda j: j.id,
+    "endpoint": lambda j: j.endpoint,
+    "delay": lambda j: -1.0 if j.delay_ms is None else j.delay_ms,
+    "exec": lambda j: -1.0 if j.execution_ms is None else j.execution_ms,
+    "worker": lambda j: j.worker_id or "",
+    "age": lambda j: -j.submitted_at,
+}
 COUNTED = ("COMPLETED", "FAILED", "IN_PROGRESS", "IN_QUEUE", "CANCELLED", "TIMED_OUT")
 
 
@@ -63,6 +73,8 @@ class JobTable(DataTable[Text]):
         #: Every job, shown or filtered out.
         self.jobs: dict[str, Job] = {}
         self.filter_text = ""
+        self.sort_column = "age"
+        self.sort_reverse = False
         self._colours: dict[str, str] = {}
 
     def on_mount(self) -> None:
@@ -132,7 +144,8 @@ class JobTable(DataTable[Text]):
         self.jobs[key] = job
         if matches(job, self.filter_text):
             self.add_row(*self._row(job), key=key)
-            self._move_to_top(key)
+            if self.sort_column == "age" and not self.sort_reverse:
+                self._move_to_top(key)
         self.update_title()
 
     def load_jobs(self, jobs: Iterable[Job]) -> None:
@@ -145,7 +158,11 @@ class JobTable(DataTable[Text]):
         """Show the jobs that pass the filter, newest first, keeping the cursor's job."""
         selected = self.selected_job
         self.clear()
-        ordered = sorted(self.jobs.values(), key=lambda j: j.submitted_at, reverse=True)
+        ordered = sorted(
+            self.jobs.values(),
+            key=SORT_KEYS[self.sort_column],
+            reverse=self.sort_reverse,
+        )
         for job in ordered:
             if matches(job, self.filter_text):
                 self.add_row(*self._row(job), key=job_key(job))
@@ -207,7 +224,25 @@ class JobTable(DataTable[Text]):
             title += " " + " ".join(parts)
         if self.filter_text:
             title += f" · filter: {self.filter_text} ({self.row_count} shown)"
+        if self.sort_column != "age" or self.sort_reverse:
+            label = dict((k, v) for k, v, _ in COLUMNS)[self.sort_column]
+            title += f" · by {label.lower()} {'↓' if self.sort_reverse else '↑'}"
         self.border_title = title
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """Click a column's header to sort by it; again to reverse."""
+        event.stop()
+        column = str(event.column_key.value)
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, False
+        self.rebuild()
+
+    def action_sort(self, column: str) -> None:
+        if column in SORT_KEYS:
+            self.sort_column, self.sort_reverse = column, False
+            self.rebuild()
 
     # -- reading
 

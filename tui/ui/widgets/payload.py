@@ -67,10 +67,18 @@ class PayloadEditor(Vertical):
     def load(self, endpoint: Endpoint, text: str) -> None:
         self.endpoint = endpoint
         self.border_title = f"Payload · {endpoint.name}"
-        target = Content(f'POST {endpoint.url}/run or /runsync · sends {{"input": <this>}}')
-        self.query_one("#payload-target", Static).update(target)
+        self.set_options("")
         self.text_area.load_text(text)
         self.validate()
+
+    def set_options(self, described: str) -> None:
+        """Show the submission options in force (webhook, policy), if any."""
+        if self.endpoint is None:
+            return
+        target = f'POST {self.endpoint.url}/run or /runsync · sends {{"input": <this>}}'
+        if described:
+            target += f" · options: {described}"
+        self.query_one("#payload-target", Static).update(Content(target))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         event.stop()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -32,6 +34,8 @@ class EndpointState:
     link_state: str = "ok"  # ok | retrying | down, from the poller
     active_jobs: int = 0
     starting: bool = False
+    #: (time, health) samples for the trend lines of the health view: ten minutes at 5 s.
+    samples: deque[tuple[float, Health]] = field(default_factory=lambda: deque(maxlen=120))
 
 
 def health_mark(kind: EndpointKind, state: EndpointState) -> tuple[str, str, str]:
@@ -55,6 +59,8 @@ def health_mark(kind: EndpointKind, state: EndpointState) -> tuple[str, str, str
     if state.health is None:
         return "○", "$text-muted", "checking"
     w = state.health.workers
+    if state.health.diagnosis():
+        return "◐", "$warning", "jobs waiting on workers"
     if w.get("unhealthy", 0) and not (w.get("idle", 0) + w.get("running", 0)):
         return "✗", "$error", "workers unhealthy"
     if w.get("throttled", 0) or w.get("unhealthy", 0):
@@ -80,6 +86,7 @@ class EndpointSidebar(OptionList):
     """Endpoints by kind. Selecting one posts ``EndpointSelected``."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("h", "app.show_health", "Health"),
         Binding("a", "app.add_endpoint", "Add", show=False),
         Binding("e", "app.edit_endpoint", "Edit", show=False),
         Binding("delete,x", "app.remove_endpoint", "Remove", show=False),
@@ -142,6 +149,7 @@ class EndpointSidebar(OptionList):
         state.error = str(error) if error else None
         if health is not None:
             state.health = health
+            state.samples.append((time.time(), health))
         if ping is not None:
             state.ping = ping
         self.refresh_endpoint(name)
