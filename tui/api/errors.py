@@ -70,6 +70,9 @@ class Unauthorized(ApiError):
 class NotFound(ApiError):
     """404: for a job, expired (past its ttl or retention) or never known."""
 
+    #: The job is gone: for a script that is like a job that ended badly, not a network fault.
+    exit_code = 1
+
 
 class BadRequest(ApiError):
     """400/422: the server refused the request; ``detail`` says why."""
