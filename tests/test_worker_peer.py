@@ -504,8 +504,8 @@ def test_cli_wait_hint_is_a_working_command(
     hint = result.stderr.split("(", 1)[1].rsplit(")", 1)[0]
     assert hint.startswith("flash-tui status ")
     # Ask for a job the server does not know: a working command gets past endpoint
-    # resolution and says the job is gone (exit 3), not "cannot tell what kind" (exit 2).
+    # resolution and says the job is gone (exit 1), not "cannot tell what kind" (exit 2).
     args = [*hint.split()[1:-1], "test-unknown-id"]
     again = flash_tui(cli_env, *args)
     assert "Cannot tell what kind" not in again.stderr
-    assert again.returncode == 3, again.stderr
+    assert again.returncode == 1, again.stderr

@@ -9,6 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
+FLASH_PROJECT_HELP = (
+    "a Flash project directory whose .flash/flash_manifest.json names endpoints "
+    "(default: the working directory's, when there is one)"
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
@@ -30,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         help="config file (default: $FLASH_TUI_CONFIG or the platform's user config dir)",
+    )
+    parser.add_argument(
+        "--flash-project",
+        type=Path,
+        metavar="PATH",
+        default=None,
+        help=FLASH_PROJECT_HELP,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sb = sub.add_parser(
@@ -69,22 +81,51 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="answer 429 past N requests per 10 s per endpoint",
     )
+    sv = sub.add_parser(
+        "serve",
+        help="serve the app to a browser (textual-serve), for demos to teammates",
+        description="Serve the app to a web browser with textual-serve: each browser tab "
+        "gets its own app. Loopback by default.",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--demo", action="store_true", help="serve the app on the demo sandbox")
     add_commands(sub)
+    for name, command in sub.choices.items():
+        if name not in ("sandbox", "serve"):
+            # Also accepted after the command; SUPPRESS keeps a value given before it.
+            command.add_argument(
+                "--flash-project",
+                type=Path,
+                metavar="PATH",
+                default=argparse.SUPPRESS,
+                help=FLASH_PROJECT_HELP,
+            )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    project = getattr(args, "flash_project", None)
+    if project is not None:
+        project = args.flash_project = project.expanduser()
+        if not project.exists():
+            parser.error(f"--flash-project: {project} does not exist")
     if args.command == "sandbox":
         return run_sandbox(args, parser)
+    if args.command == "serve":
+        from .serve import serve
+
+        config = str(args.config) if args.config else None
+        return serve(args.host, args.port, args.demo, config, args.flash_project)
     if args.command is not None:
         from .cli import run_command
 
         return run_command(args)
     from .ui.app import run_app
 
-    return run_app(demo=args.demo, config_path=args.config)
+    return run_app(demo=args.demo, config_path=args.config, flash_project=args.flash_project)
 
 
 def run_sandbox(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

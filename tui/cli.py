@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,11 @@ EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_NETWORK = 0, 1, 2, 3
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def endpoint_parser(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("endpoint", metavar="ENDPOINT", help="a configured name or a URL")
+        p.add_argument(
+            "endpoint",
+            metavar="ENDPOINT",
+            help="a configured name, a Flash manifest's endpoint name, or a URL",
+        )
         p.add_argument(
             "--kind",
             choices=[k.value for k in EndpointKind],
@@ -60,6 +65,19 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--endpoint", metavar="NAME", help="only this endpoint's jobs")
     p.add_argument("--status", metavar="S", help="only jobs with this status (e.g. FAILED)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N jobs")
+    p = sub.add_parser(
+        "endpoints",
+        help="list the configured, Flash manifest and (with --discover) account endpoints",
+        description="List the endpoints flash-tui knows: the configured ones, those of the "
+        "Flash project's .flash/flash_manifest.json (the working directory's, or "
+        "--flash-project's), and with --discover the ones of the API key's account.",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    p.add_argument(
+        "--discover",
+        action="store_true",
+        help="also ask Runpod for the account's endpoints (needs the API key)",
+    )
     p = endpoint_parser("call", "call a route of a load-balanced endpoint")
     p.add_argument("method", metavar="METHOD", help="GET, POST, PUT, PATCH, DELETE, ...")
     p.add_argument("path", metavar="PATH", help="e.g. /echo")
@@ -71,7 +89,18 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
 
 
-COMMANDS = ("run", "status", "cancel", "retry", "stream", "health", "purge", "call", "jobs")
+COMMANDS = (
+    "run",
+    "status",
+    "cancel",
+    "retry",
+    "stream",
+    "health",
+    "purge",
+    "call",
+    "jobs",
+    "endpoints",
+)
 
 
 def say(message: str) -> None:
@@ -96,18 +125,37 @@ def read_text_arg(value: str) -> str:
     return value
 
 
-def resolve_endpoint(ref: str, kind: str | None, config: Any) -> Endpoint:
-    """A configured endpoint's name, or a URL whose shape (or ``--kind``) gives its kind."""
+def resolve_endpoint(
+    ref: str, kind: str | None, config: Any, flash_project: Path | None = None
+) -> Endpoint:
+    """A configured endpoint's name, then a Flash manifest's (``flash_project`` or the working
+    directory's ``.flash/``), then a URL whose shape (or ``--kind``) gives its kind."""
     found = config.endpoint(ref) if config is not None else None
     if found is not None:
         if kind and kind != found.kind.value:
             raise E.UsageError(f"{ref} is configured as {found.kind.value}, not {kind}")
         return found
     if not ref.startswith(("http://", "https://")):
+        from .discovery import project_endpoints
+
+        manifest, notes = project_endpoints(flash_project)
+        for endpoint in manifest:
+            if endpoint.name == ref:
+                if kind and kind != endpoint.kind.value:
+                    raise E.UsageError(
+                        f"{ref} is {endpoint.kind.value} in the Flash manifest, not {kind}"
+                    )
+                return endpoint
         where = f" in {config.path}" if config is not None else ""
+        known = ", ".join(e.name for e in manifest)
+        also = f" (the Flash manifest has: {known})" if known else ""
+        # The manifest's trouble, if it may be why: the file itself, or this very entry.
+        notes = [n for n in notes if "resource " not in n or repr(ref) in n]
+        trouble = "".join(f"\n  note: {note}" for note in notes)
         raise E.UsageError(
-            f"Unknown endpoint {ref!r}: not a configured name{where} and not a URL "
-            "(e.g. https://api.runpod.ai/v2/ID or http://localhost:8000 --kind worker)."
+            f"Unknown endpoint {ref!r}: not a configured name{where}, not in a Flash "
+            f"manifest{also}, and not a URL "
+            "(e.g. https://api.runpod.ai/v2/ID or http://localhost:8000 --kind worker)." + trouble
         )
     guessed = EndpointKind(kind) if kind else guess_kind(ref)
     if guessed is None:
@@ -188,6 +236,9 @@ async def _run(args: argparse.Namespace, client: Any) -> int:
         return job_exit_code(answer)
     # Never lose the id: say it before waiting, so an interrupted wait can be picked up.
     kind = f" --kind {args.kind}" if args.kind else ""
+    project = getattr(args, "flash_project", None)
+    if project is not None and endpoint.source == "manifest":
+        kind += f" --flash-project {shlex.quote(str(project))}"
     say(f"job {job_id} is {status}; waiting (flash-tui status{kind} {args.endpoint} {job_id})")
 
     def on_answer(update: dict[str, Any]) -> None:
@@ -303,6 +354,72 @@ def list_jobs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def endpoint_summary(endpoint: Endpoint) -> dict[str, Any]:
+    """What ``flash-tui endpoints --json`` prints for one endpoint (never a key)."""
+    return {
+        "name": endpoint.name,
+        "kind": endpoint.kind.value,
+        "url": endpoint.url,
+        "source": endpoint.source,
+        "routes": [f"{r.method} {r.path}" for r in endpoint.routes],
+    }
+
+
+def list_endpoints(args: argparse.Namespace) -> int:
+    """Configured, manifest and (``--discover``) account endpoints; what is known is always
+    printed, and trouble with one source is said on stderr and sets the exit code."""
+    from .config import find_key, load_config
+    from .discovery import ManifestError, list_account_endpoints, load_manifest, manifest_path
+
+    code = EXIT_OK
+    config = load_config(getattr(args, "config", None))
+    if config.error:
+        say(f"warning: config not used: {config.error}")
+    key = find_key(config)
+    if key.key:
+        say(f"key: from {key.source}")
+    else:
+        say("key: none (set RUNPOD_API_KEY, put it in .env, or run `runpod config`)")
+    endpoints: list[Endpoint] = list(config.endpoints)
+
+    project = getattr(args, "flash_project", None)
+    path = manifest_path(project if project is not None else Path.cwd())
+    warnings: list[str] = []
+    if path.is_file():
+        try:
+            endpoints += load_manifest(path, warnings)
+        except ManifestError as err:
+            say(f"error: {err}")
+            code = max(code, err.exit_code)
+    elif project is not None:
+        say(f"error: no Flash manifest at {path}: run `flash build` or `flash deploy` there")
+        code = max(code, EXIT_USAGE)
+    for warning in warnings:
+        say(f"warning: {warning}")
+
+    if args.discover:
+        warnings = []
+        try:
+            endpoints += asyncio.run(list_account_endpoints(key.key, warnings=warnings))
+        except E.FlashError as err:
+            say(f"error: account endpoints not listed: {err}")
+            code = max(code, err.exit_code)
+        for warning in warnings:
+            say(f"warning: {warning}")
+
+    if args.json:
+        emit([endpoint_summary(e) for e in endpoints])
+        return code
+    width = max([len(e.name) for e in endpoints] + [4])
+    for e in endpoints:
+        print(f"{e.name:<{width}}  {e.source:<8} {e.kind.value:<6} {e.url}", flush=True)
+        for route in e.routes:
+            title = f"  ({route.title})" if route.title else ""
+            print(f"{'':<{width}}    {route.method} {route.path}{title}", flush=True)
+    say(f"{len(endpoints)} endpoint(s)")
+    return code
+
+
 async def dispatch(args: argparse.Namespace) -> int:
     from .api.client import EndpointClient
     from .config import load_config
@@ -310,7 +427,9 @@ async def dispatch(args: argparse.Namespace) -> int:
     config = load_config(getattr(args, "config", None))
     if config.error:
         say(f"warning: config not used: {config.error}")
-    endpoint = resolve_endpoint(args.endpoint, args.kind, config)
+    endpoint = resolve_endpoint(
+        args.endpoint, args.kind, config, getattr(args, "flash_project", None)
+    )
     async with EndpointClient(endpoint, api_key=config.key()) as client:
         command = args.command
         if command == "run":
@@ -338,6 +457,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         if args.command == "jobs":
             return list_jobs(args)
+        if args.command == "endpoints":
+            return list_endpoints(args)
         return asyncio.run(dispatch(args))
     except E.FlashError as err:
         say(f"error: {err}")

@@ -50,7 +50,7 @@ class Config:
     endpoints: list[Endpoint] = field(default_factory=list)
     drafts: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
-    #: An API key the user asked to keep in the file; otherwise RUNPOD_API_KEY is used.
+    #: An API key the user asked to keep in the file: the last place ``key()`` looks.
     api_key: str | None = field(default=None, repr=False)
     #: Set when the file exists but could not be read; saving is then refused.
     error: str | None = None
@@ -65,14 +65,150 @@ class Config:
         return None
 
     def key(self) -> str | None:
-        return os.environ.get(KEY_ENV) or self.api_key
+        """The API key, looked up as the Runpod tools do (see ``find_key``)."""
+        return find_key(self).key
 
     def key_source(self) -> str:
-        if os.environ.get(KEY_ENV):
-            return f"${KEY_ENV}"
-        if self.api_key:
-            return str(self.path)
-        return "none"
+        """Where ``key()`` came from, fit to show ("$RUNPOD_API_KEY", ".env (/path)", ...)."""
+        return find_key(self).source
+
+
+# --- the API key ---------------------------------------------------------------------------
+
+RUNPOD_CONFIG_SOURCE = "~/.runpod/config.toml"
+
+
+@dataclass(frozen=True)
+class KeyLookup:
+    """An API key and where it was found; ``source`` is safe to show, ``key`` never is."""
+
+    key: str | None = field(repr=False)
+    source: str
+
+
+def find_key(config: Config | None = None) -> KeyLookup:
+    """The key in Flash's order: ``$RUNPOD_API_KEY``, ``./.env``, ``~/.runpod/config.toml``
+    (``[default] api_key``, written by ``runpod config``), then flash-tui's own config.
+
+    Read afresh on each call (the files are tiny), so a key set or rotated while the app
+    runs is picked up. A file that cannot be read or parsed is skipped, never fatal.
+    """
+    env = os.environ.get(KEY_ENV, "").strip()
+    if env:
+        return KeyLookup(env, f"${KEY_ENV}")
+    try:
+        dotenv: Path | None = Path.cwd() / ".env"
+    except OSError:  # the working directory was removed
+        dotenv = None
+    key = dotenv_key(dotenv) if dotenv is not None else None
+    if key:
+        return KeyLookup(key, f".env ({dotenv})")
+    try:
+        runpod_config: Path | None = Path.home() / ".runpod" / "config.toml"
+    except RuntimeError:  # no home directory to be found
+        runpod_config = None
+    key = runpod_config_key(runpod_config) if runpod_config is not None else None
+    if key:
+        return KeyLookup(key, RUNPOD_CONFIG_SOURCE)
+    if config is not None and config.api_key:
+        return KeyLookup(config.api_key, str(config.path))
+    return KeyLookup(None, "none")
+
+
+def dotenv_key(path: Path, name: str = KEY_ENV) -> str | None:
+    """``name`` from a ``.env`` file (``KEY=VALUE``, ``export``, quotes, comments).
+
+    The last assignment wins, as with python-dotenv. None when the file is absent or
+    unreadable.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    found: str | None = None
+    for line in text.splitlines():
+        parsed = parse_dotenv_line(line)
+        if parsed is not None and parsed[0] == name:
+            found = parsed[1]
+    if found is None:
+        return None
+    return found.strip() or None
+
+
+def parse_dotenv_line(line: str) -> tuple[str, str] | None:
+    """One ``.env`` line as (name, value), or None for blanks, comments and junk."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return None
+    if line.startswith("export ") or line.startswith("export\t"):
+        line = line[len("export") :].lstrip()
+    name, sep, rest = line.partition("=")
+    name = name.strip()
+    if not sep or not name or not name.replace("_", "").replace(".", "").isalnum():
+        return None
+    rest = rest.strip()
+    if rest[:1] in ("'", '"'):
+        quote = rest[0]
+        end = _closing_quote(rest, quote)
+        if end < 0:
+            return None  # an unterminated quote: do not guess where the value ends
+        value = rest[1:end]
+        if quote == '"':
+            value = _unescape(value)
+        return name, value
+    # Unquoted: a " #" starts a comment.
+    for i, char in enumerate(rest):
+        if char == "#" and (i == 0 or rest[i - 1] in " \t"):
+            rest = rest[:i]
+            break
+    return name, rest.strip()
+
+
+def _closing_quote(text: str, quote: str) -> int:
+    i = 1
+    while i < len(text):
+        if text[i] == "\\" and quote == '"':
+            i += 2
+            continue
+        if text[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "'": "'"}
+
+
+def _unescape(value: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char == "\\" and i + 1 < len(value) and value[i + 1] in _ESCAPES:
+            out.append(_ESCAPES[value[i + 1]])
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def runpod_config_key(path: Path, profile: str = "default") -> str | None:
+    """``[profile] api_key`` of the runpod CLI's config; None if absent or malformed."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    section = data.get(profile)
+    if not isinstance(section, dict):
+        return None
+    key = section.get("api_key")
+    if not isinstance(key, str):
+        return None
+    return key.strip() or None
+
+
+# --- endpoints ---------------------------------------------------------------------------
 
 
 def _route(data: Any, where: str) -> Route:
