@@ -430,3 +430,45 @@ async def test_columns_sort_on_header_click(tmp_path: Path) -> None:
         await pilot.pause()
         assert order() == ["job-0", "job-2", "job-1"]
         assert "by delay" in str(table.border_title)
+
+
+async def test_export_the_request_without_the_key(tmp_path: Path) -> None:
+    from textual.widgets import TextArea
+
+    from tui.ui.screens.export import ExportScreen
+
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "echo")
+        await set_payload(pilot, app, {"prompt": "it's $HOME"})
+        await pilot.press("f8")
+        await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen))
+        curl = app.screen.query_one("#text-curl", TextArea).text
+        assert curl.startswith("curl") and "$RUNPOD_API_KEY" in curl
+        assert app._demo_key not in curl  # the sandbox's key never leaves the app
+        assert f"{app.current.url}/run" in curl  # type: ignore[union-attr]
+        python = app.screen.query_one("#text-python", TextArea).text
+        assert "runpod" in python and app._demo_key not in python
+
+
+async def test_import_a_pasted_curl(tmp_path: Path) -> None:
+    from textual.widgets import TextArea
+
+    from tui.ui.screens.export import ImportCurlScreen
+
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "echo")
+        base = app.endpoint_named("api").url  # type: ignore[union-attr]
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: isinstance(app.screen, ImportCurlScreen))
+        app.screen.query_one(TextArea).load_text(
+            f"curl -X POST {base}/echo \\\n  -H 'Authorization: Bearer sk-PASTED' \\\n"
+            "  -H 'Content-Type: application/json' \\\n  -d '{\"text\": \"imported\"}'"
+        )
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.current is not None and app.current.name == "api")
+        panel = app.query_one(RoutePanel)
+        assert panel.method == "POST" and panel.path == "/echo"
+        assert json.loads(panel.body_text) == {"text": "imported"}
+        assert "sk-PASTED" not in panel.body_text

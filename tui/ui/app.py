@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, TextArea
+from textual.widgets import ContentSwitcher, Footer, Header, Input, Select, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from ..api import errors as E
@@ -47,6 +47,7 @@ from .widgets.sidebar import EndpointSidebar
 
 if TYPE_CHECKING:
     from ..api.client import ClientPool, EndpointClient
+    from ..export import ParsedCurl
     from ..payloads import PayloadLibrary
     from ..poller import EndpointLink, JobChange, StatusPoller
     from ..sandbox import RunningSandbox
@@ -118,6 +119,8 @@ class FlashApp(App[int]):
         Binding("f4", "focus('jobs')", "Jobs", show=False),
         Binding("f6", "save_payload", "Save payload", show=False),
         Binding("f7", "pick_payload", "Saved payloads", show=False),
+        Binding("f8", "export_request", "Export", show=False),
+        Binding("f9", "import_curl", "Import curl", show=False),
         Binding("ctrl+n", "add_endpoint", "Add endpoint", show=False, priority=True),
         Binding("p", "toggle_polling", "Pause polls"),
         Binding("d", "start_demo", "Open demo", show=False),
@@ -133,6 +136,7 @@ class FlashApp(App[int]):
         demo: bool = False,
         sandbox_options: dict[str, Any] | None = None,
         history_path: Path | None = None,
+        flash_project: Path | None = None,
     ) -> None:
         super().__init__()
         self.history_path = history_path
@@ -142,6 +146,7 @@ class FlashApp(App[int]):
         self._resume: list[Job] = []
         self.submit_options: dict[str, SubmitOptions] = {}
         self._payloads: PayloadLibrary | None = None
+        self._pending_import: tuple[ParsedCurl, str] | None = None
         self.config = config or load_config()
         self.demo = demo
         self.sandbox_options = sandbox_options or {}
@@ -154,6 +159,8 @@ class FlashApp(App[int]):
         self._poller: StatusPoller | None = None
         self._sending = 0
         self._config_dirty = False
+        self._manifest_warnings: list[str] = []
+        self._add_manifest_endpoints(flash_project)
         if demo:
             self._add_demo_endpoints()
 
@@ -185,6 +192,8 @@ class FlashApp(App[int]):
         sidebar.set_endpoints(self.endpoints)
         if self.demo:
             sidebar.set_starting(True)
+        for warning in self._manifest_warnings:
+            self.notify(warning, title="Flash manifest", severity="warning", markup=False)
         if self.config.error:
             self.notify(
                 f"Config not loaded: {self.config.error}. The file was left as it is.",
@@ -205,6 +214,14 @@ class FlashApp(App[int]):
         self.run_worker(self._poll_forever(), group="poller", name="poller", exit_on_error=False)
         if not self.demo:
             self.check_health()
+
+    def _add_manifest_endpoints(self, flash_project: Path | None) -> None:
+        """A Flash project's endpoints (.flash/flash_manifest.json), routes ready to call."""
+        from ..discovery import project_endpoints
+
+        found, self._manifest_warnings = project_endpoints(flash_project)
+        taken = {e.name for e in self.endpoints}
+        self.endpoints.extend(e for e in found if e.name not in taken)
 
     def _add_demo_endpoints(self) -> None:
         self._demo_key = secrets.token_urlsafe(24)
@@ -626,6 +643,100 @@ class FlashApp(App[int]):
 
         self.push_screen(screen, picked)
 
+    # -- export and import
+
+    def action_export_request(self) -> None:
+        """The request the editor or route panel would send, as curl, Python or httpx."""
+        from ..export import request_for_job, request_for_route
+        from .screens.export import ExportScreen
+
+        endpoint = self.current
+        if endpoint is None or self.screen.is_modal:
+            return
+        if endpoint.kind is EndpointKind.LB:
+            panel = self.query_one(RoutePanel)
+            ok, body = panel.validate()
+            if not ok:
+                self.notify("Fix the body first: it is not valid JSON.", severity="error")
+                return
+            request = request_for_route(endpoint, panel.method, panel.path, body)
+            title = f"Export · {panel.method} {panel.path} on {endpoint.name}"
+        else:
+            job_input = self.query_one(PayloadEditor).validate()
+            if job_input is None:
+                self.notify(
+                    "Fix the payload first: see the message under the editor.", severity="error"
+                )
+                return
+            request = request_for_job(endpoint, job_input, sync=False)
+            title = f"Export · /run on {endpoint.name}"
+        self.push_screen(ExportScreen(request, title))
+
+    def action_export_job(self) -> None:
+        from ..export import request_for_job
+        from .screens.export import ExportScreen
+
+        job = self.selected_job
+        endpoint = self.endpoint_named(job.endpoint) if job else None
+        if job is None or endpoint is None or endpoint.kind is EndpointKind.LB:
+            return
+        if not isinstance(job.input, dict):
+            self.notify(
+                "This job's input was not kept, so it cannot be exported.", severity="warning"
+            )
+            return
+        route = "/runsync" if job.sync else "/run"
+        self.push_screen(
+            ExportScreen(
+                request_for_job(endpoint, job.input, job.sync),
+                f"Export · job {job.id} ({route} on {endpoint.name})",
+            )
+        )
+
+    def action_import_curl(self) -> None:
+        from .screens.export import ImportCurlScreen
+
+        if not self.screen.is_modal:
+            self.push_screen(ImportCurlScreen(), self._imported)
+
+    def _imported(self, parsed: ParsedCurl | None) -> None:
+        if parsed is None:
+            return
+        kind = parsed.kind or EndpointKind.QUEUE
+        base = parsed.base_url.rstrip("/")
+        endpoint = next((e for e in self.endpoints if e.url.rstrip("/") == base), None)
+        body = parsed.job_input if kind is not EndpointKind.LB else parsed.body_json
+        text = _dumps(body) if body is not None else (parsed.body_text or "")
+        if endpoint is None:
+            from .screens.endpoint_form import EndpointForm
+
+            # Not known yet: offer to add it, then load the body into it.
+            name = base.rstrip("/").rsplit("/", 1)[-1].split("//")[-1].split(".")[0] or "imported"
+            self._pending_import = (parsed, text)
+            self.push_screen(
+                EndpointForm(
+                    None, {e.name for e in self.endpoints}, prefill=Endpoint(name, kind, base)
+                ),
+                self._added,
+            )
+            return
+        self._load_import(endpoint, parsed, text)
+
+    def _load_import(self, endpoint: Endpoint, parsed: ParsedCurl, text: str) -> None:
+        sidebar = self.query_one(EndpointSidebar)
+        sidebar.highlighted = sidebar.get_option_index(endpoint.name)
+        self.select_endpoint(endpoint)
+        if endpoint.kind is EndpointKind.LB:
+            panel = self.query_one(RoutePanel)
+            panel.query_one("#route-method", Select).value = parsed.method.upper()
+            panel.query_one("#route-path", Input).value = parsed.route_path or "/"
+        self._set_editor_text(text)
+        self.notify(
+            f"Imported into {endpoint.name}"
+            + (" (the pasted key was dropped)" if parsed.had_auth else ""),
+            markup=False,
+        )
+
     def action_format_payload(self) -> None:
         self.query_one(PayloadEditor).format_json()
 
@@ -818,6 +929,7 @@ class FlashApp(App[int]):
         self.push_screen(EndpointForm(None, {e.name for e in self.endpoints}), self._added)
 
     def _added(self, endpoint: Endpoint | None) -> None:
+        pending, self._pending_import = self._pending_import, None
         if endpoint is None:
             return
         self.endpoints.append(endpoint)
@@ -827,6 +939,8 @@ class FlashApp(App[int]):
         sidebar = self.query_one(EndpointSidebar)
         sidebar.set_endpoints(self.endpoints, select=endpoint.name)
         self.check_health()
+        if pending is not None:
+            self._load_import(endpoint, *pending)
 
     def action_edit_endpoint(self) -> None:
         from .screens.endpoint_form import EndpointForm
@@ -1039,6 +1153,9 @@ _PALETTE = [
     ("Send route", "Call the load-balanced route", "send"),
     ("Format payload", "Pretty-print the JSON payload", "format_payload"),
     ("Submission options", "webhook, executionTimeout, ttl, lowPriority", "submit_options"),
+    ("Export request", "The request as curl, Python (runpod SDK) or httpx", "export_request"),
+    ("Export job", "The selected job's request as curl, Python or httpx", "export_job"),
+    ("Import curl", "Paste a curl command into the editor or the route panel", "import_curl"),
     ("Save payload as…", "Keep the editor's JSON under a name, for this endpoint", "save_payload"),
     ("Saved payloads", "Load a saved payload into the editor", "pick_payload"),
     ("Open job", "Show the selected job's detail", "open_job"),
@@ -1065,8 +1182,10 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def run_app(demo: bool = False, config_path: Path | None = None) -> int:
-    app = FlashApp(load_config(config_path), demo=demo)
+def run_app(
+    demo: bool = False, config_path: Path | None = None, flash_project: Path | None = None
+) -> int:
+    app = FlashApp(load_config(config_path), demo=demo, flash_project=flash_project)
     result = app.run()
     return int(result or 0)
 

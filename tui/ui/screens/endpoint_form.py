@@ -88,15 +88,19 @@ class EndpointForm(ModalScreen[Endpoint | None]):
     EndpointForm #form-buttons Button { margin-left: 1; }
     """
 
-    def __init__(self, endpoint: Endpoint | None, taken: set[str]) -> None:
+    def __init__(
+        self, endpoint: Endpoint | None, taken: set[str], prefill: Endpoint | None = None
+    ) -> None:
+        """Edit ``endpoint``, or add one (starting from ``prefill``, e.g. an imported curl)."""
         super().__init__()
         self.editing = endpoint
+        self.prefill = prefill
         self.taken = taken - ({endpoint.name} if endpoint else set())
 
     def compose(self) -> ComposeResult:
-        e = self.editing
+        e = self.editing or self.prefill
         with Vertical():
-            yield Label("Edit endpoint" if e else "Add an endpoint", classes="title")
+            yield Label("Edit endpoint" if self.editing else "Add an endpoint", classes="title")
             yield Label("Name", classes="field-label")
             yield Input(value=e.name if e else "", placeholder="my-endpoint", id="form-name")
             yield Label("", id="problem-name", classes="problem")

@@ -26,6 +26,7 @@ class JobDetailScreen(ModalScreen[None]):
         Binding("r", "app.retry_job", "Retry job"),
         Binding("y", "app.copy_job_id", "Copy id"),
         Binding("s", "save_output", "Save output"),
+        Binding("e", "app.export_job", "Export"),
     ]
 
     DEFAULT_CSS = """
