@@ -23,8 +23,16 @@ def private_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     Tests that need their own folders set them again; this is the floor under all of them.
     """
     home = tmp_path_factory.mktemp("home")
-    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "NO_COLOR",
-                                            "RUNPOD_API_KEY", "FLASH_TUI_CONFIG")}
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            "XDG_CONFIG_HOME",
+            "XDG_DATA_HOME",
+            "NO_COLOR",
+            "RUNPOD_API_KEY",
+            "FLASH_TUI_CONFIG",
+        )
+    }
     os.environ["XDG_CONFIG_HOME"] = str(home / "config")
     os.environ["XDG_DATA_HOME"] = str(home / "data")
     for name in ("NO_COLOR", "RUNPOD_API_KEY", "FLASH_TUI_CONFIG"):

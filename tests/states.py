@@ -54,7 +54,7 @@ def fixed_jobs() -> list[Job]:
             None,
             '{"error_type": "<class \'ValueError\'>", "error_message": "flaky failed as asked", '
             '"error_traceback": "Traceback (most recent call last):\\n  File \\"handler.py\\", '
-            'line 12, in handler\\n    raise ValueError(...)\\n'
+            "line 12, in handler\\n    raise ValueError(...)\\n"
             'ValueError: flaky failed as asked\\n"}',
             31,
             208,
