@@ -300,7 +300,7 @@ async def test_streamer_chunks_show_live_in_the_detail(tmp_path: Path) -> None:
     app = make_app(tmp_path / "config.toml")
     async with app.run_test(size=(120, 36)) as pilot:
         await select(pilot, app, "streamer")
-        await set_payload(pilot, app, {"count": 6})
+        await set_payload(pilot, app, {"count": 12})
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: bool(real_jobs(app)), what="the submission")
         table = app.query_one(JobTable)
@@ -309,11 +309,13 @@ async def test_streamer_chunks_show_live_in_the_detail(tmp_path: Path) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
         job = real_jobs(app)[0]
-        await wait_until(pilot, lambda: len(job.stream_chunks) == 6, timeout=20, what="six chunks")
-        assert [c["index"] for c in job.stream_chunks] == list(range(6))
+        await wait_until(
+            pilot, lambda: len(job.stream_chunks) == 12, timeout=20, what="twelve chunks"
+        )
+        assert [c["index"] for c in job.stream_chunks] == list(range(12))
         log = app.screen.query_one("#detail-stream", Log)
         await wait_until(pilot, lambda: any("stream ended" in line for line in log.lines))
-        assert sum('"index"' in line for line in log.lines) == 6
+        assert sum('"index"' in line for line in log.lines) == 12
 
 
 async def test_submission_options_are_sent(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -449,17 +449,8 @@ class EndpointClient:
         ``state["status"]`` follows the job's last status, for callers that need it.
         """
         state = {} if state is None else state
-        failures = 0
         while True:
-            try:
-                answer = await self.stream(job_id)
-            except E.RETRYABLE as err:
-                failures += 1
-                if failures > max_failures:
-                    raise
-                await asyncio.sleep(_backoff(err, failures))
-                continue
-            failures = 0
+            answer = await self._with_retries(lambda: self.stream(job_id), max_failures)
             state["status"] = answer.get("status")
             if answer.get("error"):
                 state["error"] = answer["error"]
@@ -504,7 +495,6 @@ class EndpointClient:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = 0.25
-        failures = 0
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -512,19 +502,14 @@ class EndpointClient:
                     f"Job {job_id} did not finish within {timeout:g} s; it is still on the "
                     "server: follow it with `flash-tui status`."
                 )
-            try:
+            wait_ms = 30_000 if remaining is None else int(min(remaining, 30) * 1000)
+
+            def ask(wait_ms: int = max(wait_ms, 1000)) -> Awaitable[dict[str, Any]]:
                 if self.status_sync_supported is not False:
-                    wait_ms = 30_000 if remaining is None else int(min(remaining, 30) * 1000)
-                    answer = await self.status_sync(job_id, wait_ms=max(wait_ms, 1000))
-                else:
-                    answer = await self.status(job_id)
-            except E.RETRYABLE as err:
-                failures += 1
-                if failures > max_failures:
-                    raise
-                await asyncio.sleep(_backoff(err, failures))
-                continue
-            failures = 0
+                    return self.status_sync(job_id, wait_ms=wait_ms)
+                return self.status(job_id)
+
+            answer = await self._with_retries(ask, max_failures)
             if on_answer is not None:
                 on_answer(answer)
             if str(answer.get("status")) in TERMINAL_STATUSES:
@@ -581,6 +566,21 @@ class EndpointClient:
 
     async def ping(self) -> RouteAnswer:
         return await self.call("GET", "ping")
+
+    @staticmethod
+    async def _with_retries(
+        call: Callable[[], Awaitable[dict[str, Any]]], max_failures: int
+    ) -> dict[str, Any]:
+        """A read-only call, retried with backoff through transient trouble (5xx, 429, …)."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except E.RETRYABLE as err:
+                failures += 1
+                if failures > max_failures:
+                    raise
+                await asyncio.sleep(_backoff(err, failures))
 
 
 def _backoff(err: E.FlashError, failures: int) -> float:

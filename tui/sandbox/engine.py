@@ -21,14 +21,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-IN_QUEUE = "IN_QUEUE"
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "COMPLETED"
-FAILED = "FAILED"
-CANCELLED = "CANCELLED"
-TIMED_OUT = "TIMED_OUT"
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, TIMED_OUT})
-RETRYABLE = frozenset({FAILED, TIMED_OUT})
+# The statuses are the API's own: the sandbox and the client share one definition.
+from tui.api.models import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    IN_PROGRESS,
+    IN_QUEUE,
+    TIMED_OUT,
+)
+from tui.api.models import RETRYABLE_STATUSES as RETRYABLE
+from tui.api.models import TERMINAL_STATUSES as TERMINAL
 
 DEFAULT_EXECUTION_TIMEOUT_MS = 600_000
 DEFAULT_TTL_MS = 86_400_000

@@ -79,7 +79,10 @@ class JobDetailScreen(ModalScreen[None]):
         for chunk in self.job.stream_chunks:
             log.write_line(_chunk_line(chunk))
         endpoint = getattr(self.app, "endpoint_named", lambda _: None)(self.job.endpoint)
-        if endpoint is not None and endpoint.kind.value == "queue" and not self.job.is_final:
+        # A finished job may still hold chunks nobody read (the server hands each out once
+        # and keeps the rest until the result expires): read them too.
+        unread = not self.job.is_final or not self.job.stream_chunks
+        if endpoint is not None and endpoint.kind.value == "queue" and unread:
             log.write_line("… following /stream while this view is open")
             self.follow_stream()
 
