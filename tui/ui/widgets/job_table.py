@@ -75,6 +75,7 @@ class JobTable(DataTable[Text]):
         self.filter_text = ""
         self.sort_column = "age"
         self.sort_reverse = False
+        self._title_pending = False
         self._colours: dict[str, str] = {}
 
     def on_mount(self) -> None:
@@ -216,7 +217,13 @@ class JobTable(DataTable[Text]):
             self.update_title()
 
     def update_title(self) -> None:
-        """Status counts in view, readable without colour."""
+        """Status counts in view; a burst of changes recounts once, after the burst."""
+        if not self._title_pending:
+            self._title_pending = True
+            self.call_later(self._write_title)
+
+    def _write_title(self) -> None:
+        self._title_pending = False
         counts = Counter(j.status for j in self.jobs.values())
         parts = [f"{glyph(s)[0]}{counts[s]}" for s in COUNTED if counts[s]]
         title = f"Jobs ({len(self.jobs)})"
