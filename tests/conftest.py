@@ -43,3 +43,12 @@ def private_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-test config and history folders (app tests write both), no key, no NO_COLOR."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    for name in ("NO_COLOR", "RUNPOD_API_KEY", "FLASH_TUI_CONFIG"):
+        monkeypatch.delenv(name, raising=False)

@@ -18,14 +18,8 @@ from tui.ui.widgets.payload import PayloadEditor
 from tui.ui.widgets.route_panel import RoutePanel
 from tui.ui.widgets.sidebar import EndpointSidebar
 
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
-    monkeypatch.delenv("FLASH_TUI_CONFIG", raising=False)
+# Each test gets its own config and history folders, and no key or NO_COLOR from outside.
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def jobs(app: FlashApp) -> list[Job]:
