@@ -25,12 +25,26 @@ def once(command: str, marks: tuple[str, ...] = READY_MARKS, timeout: float = 20
     with tempfile.TemporaryDirectory() as home:
         env = f"XDG_CONFIG_HOME={home} XDG_DATA_HOME={home}"
         started = time.perf_counter()
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
-                        f"env {env} {command}"], check=True)
+        subprocess.run(
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                "120",
+                "-y",
+                "36",
+                f"env {env} {command}",
+            ],
+            check=True,
+        )
         try:
             while True:
-                screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                        capture_output=True, text=True).stdout
+                screen = subprocess.run(
+                    ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+                ).stdout
                 if all(mark in screen for mark in marks):
                     return time.perf_counter() - started
                 if time.perf_counter() - started > timeout:
@@ -45,8 +59,11 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=10, help="runs (default 10)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--command", default=None, help="what to launch")
-    parser.add_argument("--marks", default=",".join(READY_MARKS),
-                        help="comma-separated texts that mean the screen is ready")
+    parser.add_argument(
+        "--marks",
+        default=",".join(READY_MARKS),
+        help="comma-separated texts that mean the screen is ready",
+    )
     args = parser.parse_args()
     if shutil.which("tmux") is None:
         sys.exit("tmux is needed for this benchmark")
@@ -55,12 +72,18 @@ def main() -> None:
     marks = tuple(args.marks.split(","))
     once(command, marks)  # warm the file cache
     times = [once(command, marks) for _ in range(args.n)]
-    result = {"startup_s": round(statistics.median(times), 3),
-              "startup_min_s": round(min(times), 3), "startup_max_s": round(max(times), 3),
-              "runs": args.n}
-    print(json.dumps(result) if args.json else
-          f"first usable screen: median {result['startup_s']} s "
-          f"(min {result['startup_min_s']}, max {result['startup_max_s']}, {args.n} runs)")
+    result = {
+        "startup_s": round(statistics.median(times), 3),
+        "startup_min_s": round(min(times), 3),
+        "startup_max_s": round(max(times), 3),
+        "runs": args.n,
+    }
+    print(
+        json.dumps(result)
+        if args.json
+        else f"first usable screen: median {result['startup_s']} s "
+        f"(min {result['startup_min_s']}, max {result['startup_max_s']}, {args.n} runs)"
+    )
 
 
 if __name__ == "__main__":
