@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -93,6 +94,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _while_mounted(handler: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """Answers can land while the app shuts down and its widgets are gone: drop them then."""
+
+    @functools.wraps(handler)
+    def guarded(self: Any, message: Any) -> None:
+        # The panes are composed once and never removed, so a missing one means shutdown.
+        with contextlib.suppress(NoMatches):
+            handler(self, message)
+
+    return guarded
 
 
 class FlashApp(App[int]):
@@ -267,6 +280,7 @@ class FlashApp(App[int]):
             return
         self.post_message(SandboxReady(self.sandbox.base_url))
 
+    @_while_mounted
     def on_sandbox_ready(self, message: SandboxReady) -> None:
         self.query_one(EndpointSidebar).set_starting(False)
         self.check_health()
@@ -382,6 +396,7 @@ class FlashApp(App[int]):
 
         await self._poller.run(on_batch)
 
+    @_while_mounted
     def on_jobs_polled(self, message: JobsPolled) -> None:
         self._remember(c.job for c in message.changes if c.fields - {"link"})
         table = self.query_one(JobTable)
@@ -443,6 +458,7 @@ class FlashApp(App[int]):
     def action_check_health(self) -> None:
         self.check_health()
 
+    @_while_mounted
     def on_health_checked(self, message: HealthChecked) -> None:
         self.query_one(EndpointSidebar).update_health(
             message.endpoint, message.health, message.ping, message.error
@@ -472,6 +488,7 @@ class FlashApp(App[int]):
 
     # -- choosing an endpoint
 
+    @_while_mounted
     def on_endpoint_selected(self, message: EndpointSelected) -> None:
         self.select_endpoint(message.endpoint)
 
@@ -814,6 +831,7 @@ class FlashApp(App[int]):
         table.remove_job(placeholder)
         self.post_message(JobAdded(job))
 
+    @_while_mounted
     def on_job_added(self, message: JobAdded) -> None:
         job = message.job
         table = self.query_one(JobTable)
@@ -855,6 +873,7 @@ class FlashApp(App[int]):
             return
         self.post_message(RouteAnswered(endpoint.name, answer))
 
+    @_while_mounted
     def on_route_answered(self, message: RouteAnswered) -> None:
         if self.current is None or self.current.name != message.endpoint:
             return  # the user moved on: don't show a stale answer on another endpoint
