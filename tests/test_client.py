@@ -649,3 +649,51 @@ async def test_poller_survives_the_server_going_away_and_coming_back() -> None:
         first.stop()
         if second is not None:
             second.stop()
+
+
+@pytest.mark.parametrize("workers", [3, 12])
+async def test_poller_waits_out_a_deep_queue_without_polling_each_job(workers: int) -> None:
+    """60 jobs behind a few workers, a long-poll window of 6: every job ends and is seen
+    soon after it ends, at close to one request per job. With 12 workers the endpoint runs
+    more jobs than the window holds, and the ones running outside it are still seen."""
+    sandbox = start_sandbox(sandbox_config(workers=workers, time_scale=1.0))
+    pool = ClientPool()
+    client = client_for(sandbox.base_url, "sleepy", pool=pool)
+    poller = StatusPoller(
+        lambda name: client if name == "sleepy" else None,
+        long_poll_wait_ms=2000,
+        long_poll_slots=6,
+    )
+    seen: dict[str, float] = {}
+
+    def on_batch(changes: list[JobChange], links: dict[str, EndpointLink]) -> None:
+        for change in changes:
+            if change.job.is_final:
+                seen.setdefault(change.job.id, time.monotonic())
+
+    jobs: list[Job] = []
+    task = asyncio.create_task(poller.run(on_batch))
+    try:
+        for i in range(60):
+            job_input = {"seconds": 0.1 + (i % 5) * 0.1}
+            answer = await client.submit(job_input)
+            job = Job(endpoint="sleepy", id=answer["id"], input=job_input)
+            job.apply(answer)
+            jobs.append(job)
+            poller.track(job)
+        await until(lambda: len(seen) == 60, timeout=60, what="all 60 jobs seen ending")
+    finally:
+        await stop(task)
+        await pool.aclose()
+        sandbox.stop()
+    assert [j.status for j in jobs] == ["COMPLETED"] * 60
+    requests = poller.requests["status"] + poller.requests["status-sync"]
+    assert requests <= 1.6 * len(jobs), poller.requests
+    # Seen soon after it ended: the sandbox's engine records when each job ended, on the
+    # same monotonic clock. Jobs queued behind the window are not polled one by one, yet
+    # none is found out late.
+    ended = {j.id: sandbox._engine.endpoints["sleepy"].jobs[j.id].finished_at for j in jobs}
+    lateness = sorted(seen[i] - end for i, end in ended.items() if end is not None)
+    assert len(lateness) == 60
+    assert lateness[-1] < 1.5, lateness[-5:]
+    assert lateness[len(lateness) // 2] < 0.3, lateness

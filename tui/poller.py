@@ -1,16 +1,30 @@
 """One scheduler that polls every unfinished job until it ends. Imports no Textual.
 
-Each job has a next-poll time (a heap, so 10,000 jobs cost nothing per round): new jobs are
-polled soon, and the interval grows for long ones. Where the server has ``/status-sync``, a
-bounded number of jobs per endpoint long-poll instead (one request often covers the whole
-job); the rest poll ``/status``. Each endpoint has a request budget under Runpod's rate limits
-(``/status`` 2000 per 10 s, 400 concurrent). Answers are applied in batches, and the caller
-gets one callback per batch with only the jobs that changed.
+Where the server has ``/status-sync``, each endpoint long-polls a window of its *oldest*
+unfinished jobs: a Runpod queue is first in, first out, so they are the ones running or about
+to, the ones that end next. A long-poll answers the moment its job ends, so one request often
+covers a whole job; when it answers at the end of its wait, the next one starts at once (no
+blind gap), and a job still queued waits twice as long the next time.
+
+Jobs behind the window are still ``IN_QUEUE`` (first in, first out); they are not polled one
+by one: they move up into the window as older jobs end. The first of them is checked every
+few seconds, in case the endpoint runs more jobs at once than the window holds; if it is
+running, the next is checked at once. The rest get a slow safety poll (a job cancelled or
+purged by someone else), kept to a small share of the request budget however many wait.
+Jobs not known to be queued, or on servers without ``/status-sync``, poll ``/status`` at
+intervals that start short and grow.
+
+Each endpoint has a request budget under Runpod's rate limits (``/status`` 2000 per 10 s, 400
+concurrent, a long-poll counting for its whole length), and all endpoints together stay under
+``max_connections`` requests in flight, so requests never queue inside the HTTP client's
+connection pool. Answers are applied in batches, and the caller gets one callback per batch
+with only the jobs that changed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import heapq
 import itertools
 import time
@@ -19,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .api import errors as E
-from .api.models import EXPIRED, Job
+from .api.models import EXPIRED, IN_QUEUE, Job
 
 
 class StatusSource(Protocol):
@@ -48,11 +62,17 @@ class EndpointLink:
     since: float = field(default_factory=time.time)
 
 
+Key = tuple[str, str]  # (endpoint, job id)
+
+
 @dataclass
 class _Tracked:
     job: Job
-    next_at: float
+    rank: tuple[float, int, Key]  # its place in the endpoint's queue: oldest first
+    next_at: float  # the next /status poll, if it is not in the long-poll window
     interval: float
+    hold_until: float = 0.0  # no request before this (a requested delay, a backoff)
+    wait_ms: int = 0  # the next long-poll's wait
     version: int = 0
     failures: int = 0
     polls: int = 0
@@ -66,20 +86,41 @@ class _Budget:
         self.tokens, self.last = burst, time.monotonic()
         self.hold_until = 0.0  # set by a 429's Retry-After
 
-    def take(self, now: float) -> bool:
+    def ready(self, now: float) -> bool:
         if now < self.hold_until:
             return False
         self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
+        return self.tokens >= 1
+
+    def take(self, now: float) -> bool:
+        if not self.ready(now):
+            return False
+        self.tokens -= 1
+        return True
 
     def next_token_in(self, now: float) -> float:
         if now < self.hold_until:
             return self.hold_until - now
         return max(0.0, (1 - self.tokens) / self.rate)
+
+
+class _Lane:
+    """One endpoint: its unfinished jobs oldest first, and what is in flight."""
+
+    def __init__(self, budget: _Budget, slots: int) -> None:
+        self.queue: list[tuple[float, int, Key]] = []
+        self.window: set[Key] = set()
+        #: How many of its oldest jobs long-poll: its share of ``long_poll_slots``.
+        self.slots = slots
+        self.in_flight = 0
+        self.long_polls = 0
+        self.budget = budget
+        #: The first queued job behind the window, while it is being checked.
+        self.probe: Key | None = None
+        #: The last check found it running: check the next one at once.
+        self.frontier_ahead = False
+        self.next_probe_at = 0.0
 
 
 class StatusPoller:
@@ -91,32 +132,48 @@ class StatusPoller:
         growth: float = 1.5,
         max_interval: float = 3.0,
         long_poll_wait_ms: int = 20_000,
-        long_poll_slots: int = 64,
+        max_long_poll_wait_ms: int = 60_000,
+        long_poll_slots: int = 48,
         max_in_flight: int = 300,
+        max_connections: int = 64,
         rate_per_s: float = 150.0,
+        queued_share: float = 0.1,
+        queued_min_interval: float = 30.0,
+        probe_interval: float = 1.0,
         batch_window: float = 0.05,
     ) -> None:
         self._resolve = resolve
         self.first_interval = first_interval
         self.growth = growth
         self.max_interval = max_interval
+        #: The first long-poll's wait; a job still queued waits twice as long the next time.
         self.long_poll_wait_ms = long_poll_wait_ms
+        self.max_long_poll_wait_ms = max(max_long_poll_wait_ms, long_poll_wait_ms)
+        #: Long-polls per endpoint (Runpod allows 400 concurrent requests per endpoint).
         self.long_poll_slots = long_poll_slots
+        #: Requests in flight per endpoint.
         self.max_in_flight = max_in_flight
+        #: Requests in flight in all, across endpoints: keep it under the HTTP client's pool
+        #: (``ClientPool``: 100 per host), whose bookkeeping grows with what waits in it.
+        self.max_connections = max_connections
         self.rate_per_s = rate_per_s
+        #: Share of an endpoint's budget the safety polls of queued jobs may use.
+        self.queued_share = queued_share
+        self.queued_min_interval = queued_min_interval
+        #: How often the first queued job behind the window is checked.
+        self.probe_interval = probe_interval
         self.batch_window = batch_window
         self.paused = False
         self.links: dict[str, EndpointLink] = {}
         #: Requests sent, by kind, for the benchmark and the status line.
         self.requests = {"status": 0, "status-sync": 0}
-        self._tracked: dict[tuple[str, str], _Tracked] = {}
-        self._heap: list[tuple[float, int, int, tuple[str, str]]] = []
+        self._tracked: dict[Key, _Tracked] = {}
+        self._heap: list[tuple[float, int, int, Key]] = []
         self._seq = itertools.count()
-        self._in_flight: dict[tuple[str, str], bool] = {}  # key -> is long-poll
-        self._per_endpoint: dict[str, int] = {}
-        self._long_polls: dict[str, int] = {}
-        self._budgets: dict[str, _Budget] = {}
-        self._results: asyncio.Queue[tuple[tuple[str, str], Any]] = asyncio.Queue()
+        self._in_flight: dict[Key, bool] = {}  # key -> is long-poll
+        self._total_in_flight = 0
+        self._lanes: dict[str, _Lane] = {}
+        self._results: asyncio.Queue[tuple[Key, bool, Any]] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -129,20 +186,31 @@ class StatusPoller:
         if job.is_final:
             return
         key = (job.endpoint, job.id)
+        lane = self._lane(job.endpoint)
         entry = self._tracked.get(key)
         now = time.monotonic()
         first = self.first_interval if delay is None else delay
         if entry is None:
-            entry = _Tracked(job=job, next_at=now + first, interval=self.first_interval)
+            rank = (job.submitted_at, next(self._seq), key)
+            entry = _Tracked(job=job, rank=rank, next_at=now + first, interval=first)
             self._tracked[key] = entry
+            bisect.insort(lane.queue, rank)
         else:
             entry.job = job
-            entry.interval = self.first_interval
             entry.next_at = now + first
+        entry.interval = self.first_interval
+        entry.hold_until = now + first
+        entry.wait_ms = self.long_poll_wait_ms
+        if delay is None and self._parked(key, entry, lane):
+            # What /run answered is news enough: no poll until it nears the front.
+            entry.next_at = now + self._queued_interval(lane)
         self._schedule(key, entry)
 
     def forget(self, job: Job) -> None:
-        self._tracked.pop((job.endpoint, job.id), None)
+        key = (job.endpoint, job.id)
+        entry = self._tracked.pop(key, None)
+        if entry is not None:
+            self._drop(key, entry)
 
     def poll_soon(self, job: Job) -> None:
         """After the user acted on a job (cancel, retry): look again now."""
@@ -156,10 +224,44 @@ class StatusPoller:
     def active(self) -> int:
         return len(self._tracked)
 
-    def _schedule(self, key: tuple[str, str], entry: _Tracked) -> None:
+    def _lane(self, endpoint: str) -> _Lane:
+        lane = self._lanes.get(endpoint)
+        if lane is None:
+            budget = _Budget(self.rate_per_s, self.rate_per_s)
+            lane = self._lanes[endpoint] = _Lane(budget, self.long_poll_slots)
+        return lane
+
+    def _drop(self, key: Key, entry: _Tracked) -> None:
+        lane = self._lanes.get(key[0])
+        if lane is None:
+            return
+        queue = lane.queue
+        index = bisect.bisect_left(queue, entry.rank)
+        if index < len(queue) and queue[index] == entry.rank:
+            del queue[index]
+        lane.window.discard(key)
+        self._wake.set()
+
+    def _schedule(self, key: Key, entry: _Tracked) -> None:
         entry.version += 1
         heapq.heappush(self._heap, (entry.next_at, next(self._seq), entry.version, key))
         self._wake.set()
+
+    def _long_polls_allowed(self, endpoint: str) -> bool:
+        source = self._resolve(endpoint)
+        return source is not None and source.status_sync_supported is not False
+
+    def _parked(self, key: Key, entry: _Tracked, lane: _Lane) -> bool:
+        """Queued behind the long-poll window: it waits its turn rather than being polled."""
+        if entry.job.status != IN_QUEUE or not self._long_polls_allowed(key[0]):
+            return False
+        return bisect.bisect_left(lane.queue, entry.rank) >= lane.slots
+
+    def _queued_interval(self, lane: _Lane) -> float:
+        """How often a queued job behind the window is checked, just in case."""
+        waiting = max(0, len(lane.queue) - lane.slots)
+        share = max(self.rate_per_s * self.queued_share, 1e-3)
+        return max(self.queued_min_interval, waiting / share)
 
     # -- the loop
 
@@ -195,7 +297,7 @@ class StatusPoller:
         else:
             self._pending_first = None
 
-    _pending_first: tuple[tuple[str, str], Any] | None = None
+    _pending_first: tuple[Key, bool, Any] | None = None
 
     def _drain(self) -> list[JobChange] | None:
         results = []
@@ -206,13 +308,13 @@ class StatusPoller:
             results.append(self._results.get_nowait())
         if not results:
             return None
-        changed: dict[tuple[str, str], JobChange] = {}
+        changed: dict[Key, JobChange] = {}
         now = time.monotonic()
-        for key, outcome in results:
+        for key, long, outcome in results:
             entry = self._tracked.get(key)
             if entry is None:
                 continue  # forgotten meanwhile
-            fields = self._apply(key, entry, outcome, now)
+            fields = self._apply(key, entry, long, outcome, now)
             if fields:
                 if key in changed:
                     changed[key].fields |= fields
@@ -220,26 +322,43 @@ class StatusPoller:
                     changed[key] = JobChange(entry.job, fields)
         return list(changed.values())
 
-    def _apply(self, key: tuple[str, str], entry: _Tracked, outcome: Any, now: float) -> set[str]:
+    def _apply(self, key: Key, entry: _Tracked, long: bool, outcome: Any, now: float) -> set[str]:
         job = entry.job
         link = self.links.setdefault(job.endpoint, EndpointLink())
+        lane = self._lane(job.endpoint)
         if isinstance(outcome, dict):
             fields = job.apply(outcome)
             entry.failures = 0
             if link.state != "ok":
                 link.state, link.message, link.failures, link.since = "ok", "", 0, time.time()
                 fields.add("link")
+            if key == lane.probe and not long:
+                # A job running (or done) behind the window means more may be: check the
+                # next one at once.
+                lane.frontier_ahead = job.status != IN_QUEUE
+                lane.probe = None
             if job.is_final:
                 self._tracked.pop(key, None)
+                self._drop(key, entry)
+                return fields
+            entry.hold_until = now  # in the window: long-poll again at once
+            if long:
+                if job.status == IN_QUEUE:
+                    entry.wait_ms = min(entry.wait_ms * 2, self.max_long_poll_wait_ms)
+                else:
+                    entry.wait_ms = self.long_poll_wait_ms
+            if self._parked(key, entry, lane):
+                entry.next_at = now + self._queued_interval(lane)
             else:
                 entry.next_at = now + entry.interval
                 entry.interval = min(entry.interval * self.growth, self.max_interval)
-                self._schedule(key, entry)
+            self._schedule(key, entry)
             return fields
         err: E.FlashError = outcome
         if isinstance(err, E.NotFound):
             job.mark(EXPIRED, str(err))
             self._tracked.pop(key, None)
+            self._drop(key, entry)
             # A 404 is the server answering: the link works again, whatever it was before.
             if link.state != "ok":
                 link.state, link.message, link.failures, link.since = "ok", "", 0, time.time()
@@ -254,24 +373,59 @@ class StatusPoller:
         delay = min(0.5 * 2 ** min(entry.failures, 6), 30.0)
         if isinstance(err, E.RateLimited):
             hold = err.retry_after if err.retry_after is not None else delay
-            self._budget(job.endpoint).hold_until = now + hold
+            lane.budget.hold_until = now + hold
             delay = max(delay, hold)
-        entry.next_at = now + delay
+        entry.next_at = entry.hold_until = now + delay
         self._schedule(key, entry)
         return {"link"}
 
-    def _budget(self, endpoint: str) -> _Budget:
-        budget = self._budgets.get(endpoint)
-        if budget is None:
-            budget = self._budgets[endpoint] = _Budget(self.rate_per_s, self.rate_per_s)
-        return budget
+    def _can_send(self, lane: _Lane, now: float) -> bool:
+        return (
+            self._total_in_flight < self.max_connections
+            and lane.in_flight < self.max_in_flight
+            and lane.budget.ready(now)
+        )
 
     def _launch_due(self, now: float) -> float | None:
         """Start the polls that are due; return seconds until the next thing to do."""
         if self.paused:
             return None
-        deferred = []
         wait: float | None = None
+
+        def soon(seconds: float) -> None:
+            nonlocal wait
+            seconds = max(seconds, 0.0)
+            wait = seconds if wait is None else min(wait, seconds)
+
+        # First the long-poll windows: the oldest jobs of each endpoint.
+        self._share_slots()
+        for endpoint, lane in self._lanes.items():
+            source = self._resolve(endpoint)
+            if source is None or source.status_sync_supported is False:
+                lane.window = set()
+                continue
+            window = lane.queue[: lane.slots]
+            lane.window = {key for _, _, key in window}
+            for _, _, key in window:
+                if key in self._in_flight:
+                    continue
+                held = self._tracked[key]
+                if held.hold_until > now:
+                    soon(held.hold_until - now)
+                    continue
+                if lane.long_polls >= lane.slots:
+                    break
+                if not self._can_send(lane, now):
+                    soon(max(lane.budget.next_token_in(now), 0.02))
+                    break
+                lane.budget.take(now)
+                self._start(key, held, source, long=True)
+            probe_in = self._watch_frontier(lane, now)
+            if probe_in is not None:
+                soon(probe_in)
+
+        # Then /status for the rest, by due time.
+        deferred = []
         while self._heap:
             at, seq, version, key = self._heap[0]
             entry = self._tracked.get(key)
@@ -279,47 +433,100 @@ class StatusPoller:
                 heapq.heappop(self._heap)
                 continue
             if at > now:
-                wait = at - now if wait is None else min(wait, at - now)
+                soon(at - now)
                 break
             heapq.heappop(self._heap)
-            endpoint = key[0]
-            source = self._resolve(endpoint)
+            lane = self._lane(key[0])
+            if key in lane.window:
+                # The window looks after it; keep a later check in case it leaves the window.
+                entry.next_at = max(now + self.max_interval, entry.hold_until)
+                self._schedule(key, entry)
+                continue
+            source = self._resolve(key[0])
             if source is None:
                 continue
-            budget = self._budget(endpoint)
-            if self._per_endpoint.get(endpoint, 0) >= self.max_in_flight or not budget.take(now):
+            if not self._can_send(lane, now):
                 deferred.append((at, seq, version, key))
-                retry_in = max(budget.next_token_in(now), 0.02)
-                wait = retry_in if wait is None else min(wait, retry_in)
+                soon(max(lane.budget.next_token_in(now), 0.02))
+                if self._total_in_flight >= self.max_connections:
+                    break
                 continue
-            long_poll = (
-                source.status_sync_supported is not False
-                and self._long_polls.get(endpoint, 0) < self.long_poll_slots
-            )
-            self._start(key, entry, source, long_poll)
+            lane.budget.take(now)
+            self._start(key, entry, source, long=False)
         for item in deferred:
             heapq.heappush(self._heap, item)
         return wait
 
-    def _start(
-        self, key: tuple[str, str], entry: _Tracked, source: StatusSource, long: bool
-    ) -> None:
-        endpoint = key[0]
+    def _share_slots(self) -> None:
+        """Split the long-polls the connection cap allows (a fifth is kept for ``/status``)
+        fairly between endpoints, each up to ``long_poll_slots``."""
+        spare = max(1, self.max_connections - max(4, self.max_connections // 5))
+        wanting: list[tuple[int, _Lane]] = []
+        for endpoint, lane in self._lanes.items():
+            source = self._resolve(endpoint)
+            if source is None or source.status_sync_supported is False:
+                lane.slots = 0
+            else:
+                wanting.append((min(self.long_poll_slots, len(lane.queue)), lane))
+        wanting.sort(key=lambda item: item[0])
+        for done, (want, lane) in enumerate(wanting):
+            lane.slots = min(want, spare // (len(wanting) - done))
+            spare -= lane.slots
+        for want, lane in wanting:
+            if lane.slots == want:  # room to grow, should more jobs come
+                lane.slots = min(self.long_poll_slots, want + spare)
+
+    def _watch_frontier(self, lane: _Lane, now: float) -> float | None:
+        """Check the first queued job behind the window every ``probe_interval``: if it is
+        running, the endpoint runs more jobs than the window holds, so check the next one at
+        once, and so on; the running ones poll ``/status`` until the window reaches them.
+        Returns seconds until the next check."""
+        if len(lane.queue) <= lane.slots:
+            lane.frontier_ahead = False
+            return None
+        if lane.probe is not None and lane.probe in self._in_flight:
+            return None
+        if not lane.frontier_ahead and now < lane.next_probe_at:
+            return lane.next_probe_at - now
+        # Jobs already seen running have their own, faster schedule: skip them.
+        behind = lane.queue[lane.slots : lane.slots + 256]
+        found = next(
+            (
+                k
+                for _, _, k in behind
+                if k not in self._in_flight and self._tracked[k].job.status == IN_QUEUE
+            ),
+            None,
+        )
+        lane.frontier_ahead = False
+        if found is None:
+            return None
+        lane.probe = found
+        lane.next_probe_at = now + self.probe_interval
+        entry = self._tracked[found]
+        entry.next_at = max(now, entry.hold_until)
+        self._schedule(found, entry)
+        return None
+
+    def _start(self, key: Key, entry: _Tracked, source: StatusSource, long: bool) -> None:
+        lane = self._lane(key[0])
         self._in_flight[key] = long
-        self._per_endpoint[endpoint] = self._per_endpoint.get(endpoint, 0) + 1
+        self._total_in_flight += 1
+        lane.in_flight += 1
         if long:
-            self._long_polls[endpoint] = self._long_polls.get(endpoint, 0) + 1
+            lane.long_polls += 1
         entry.polls += 1
-        task = asyncio.create_task(self._poll(key, source, long))
+        wait_ms = entry.wait_ms or self.long_poll_wait_ms
+        task = asyncio.create_task(self._poll(key, source, long, wait_ms))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _poll(self, key: tuple[str, str], source: StatusSource, long: bool) -> None:
+    async def _poll(self, key: Key, source: StatusSource, long: bool, wait_ms: int) -> None:
         outcome: Any
         try:
             if long:
                 self.requests["status-sync"] += 1
-                outcome = await source.status_sync(key[1], wait_ms=self.long_poll_wait_ms)
+                outcome = await source.status_sync(key[1], wait_ms=wait_ms)
             else:
                 self.requests["status"] += 1
                 outcome = await source.status(key[1])
@@ -328,9 +535,10 @@ class StatusPoller:
         except Exception as err:  # never let one bad answer stop the scheduler
             outcome = E.BadAnswer(f"Unexpected trouble polling: {type(err).__name__}: {err}")
         finally:
-            endpoint = key[0]
+            lane = self._lane(key[0])
             self._in_flight.pop(key, None)
-            self._per_endpoint[endpoint] -= 1
+            self._total_in_flight -= 1
+            lane.in_flight -= 1
             if long:
-                self._long_polls[endpoint] -= 1
-        await self._results.put((key, outcome))
+                lane.long_polls -= 1
+        await self._results.put((key, long, outcome))
