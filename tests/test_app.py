@@ -428,6 +428,43 @@ async def test_columns_sort_on_header_click(tmp_path: Path) -> None:
         assert "by delay" in str(table.border_title)
 
 
+async def test_a_burst_of_jobs_lands_newest_first_with_live_counts(tmp_path: Path) -> None:
+    """500 jobs added in one go (a batch submitted): newest on top, the row under the
+    cursor stays under it, and the sidebar counts the unfinished ones as they end."""
+    from tui.ui.messages import JobAdded
+
+    app = make_app(tmp_path / "config.toml", demo=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.query_one(JobTable)
+        for i in range(5):
+            job = Job("e", f"old-{i}", submitted_at=1000.0 + i)
+            job.apply({"status": "COMPLETED"})
+            table.add_job(job)
+        await pilot.pause()
+        table.focus()
+        table.move_cursor(row=2)  # old-2
+        await pilot.pause()
+        for i in range(500):
+            job = Job("e", f"new-{i}", submitted_at=2000.0 + i)
+            job.apply({"status": "IN_QUEUE"})
+            table.add_job(job)
+        await pilot.pause()
+        order = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert order[:2] == ["new-499", "new-498"] and order[-5:] == [
+            f"old-{i}" for i in (4, 3, 2, 1, 0)
+        ]
+        assert table.selected_job is not None and table.selected_job.id == "old-2"
+        assert table.active_counts() == {"e": 500}
+        for job in list(table.jobs.values())[5:105]:
+            job.apply({"status": "COMPLETED"})
+            table.update_job(job, {"status"})
+        assert table.active_counts() == {"e": 400}
+        app.post_message(JobAdded(Job("e", "newest", submitted_at=3000.0)))
+        await wait_until(pilot, lambda: str(table.get_row_at(0)[1]) == "newest")
+        assert table.selected_job is not None and table.selected_job.id == "newest"
+        assert table.active_counts() == {"e": 401}
+
+
 async def test_export_the_request_without_the_key(tmp_path: Path) -> None:
     from textual.widgets import TextArea
 

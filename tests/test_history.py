@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.widgets import TextArea
 
 from tests.apphelpers import wait_until
 from tui.api.models import Job
@@ -244,6 +245,39 @@ async def test_app_writes_jobs_and_opens_big_outputs_lazily(
         assert "base64 PNG image" in shown and "MB collapsed" in shown
         assert len(shown) < 1000
         assert job.output == {"image": blob}
+
+
+async def test_a_huge_structured_output_shows_its_head_and_saves_whole(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 MB of small records: no string to collapse, so the detail lays out only the head,
+    plainly (no wrap, no colours), says so, and ``s`` still saves every record."""
+    records = [{"i": i, "label": f"record {i}", "score": i / 7} for i in range(60_000)]
+    store = JobStore(history_file(env))
+    job = Job("echo", "job-huge", submitted_at=time.time() - 5)
+    job.apply({"status": "COMPLETED", "output": {"records": records}})
+    store.save(job)
+    store.close()
+    monkeypatch.chdir(tmp_path)
+    app = FlashApp(load_config(tmp_path / "config.toml"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.query_one(JobTable)
+        await wait_until(pilot, lambda: bool(table.jobs), what="the history")
+        table.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        (loaded,) = table.jobs.values()
+        await wait_until(pilot, lambda: not loaded.output_pending, what="the output to load")
+        await pilot.pause()
+        area = app.screen.query_one("#detail-output", TextArea)
+        assert '"label": "record 0"' in area.text
+        assert area.text.rstrip().endswith("s saves the whole output")
+        assert len(area.text) < 300_000
+        assert not area.soft_wrap and area.language is None
+        await pilot.press("s")
+        await pilot.pause()
+    (saved,) = tmp_path.glob("flash-tui-job-huge*-output.json")
+    assert json.loads(saved.read_text()) == {"records": records}
 
 
 async def test_delete_and_filter_jobs(sandbox: str, env: dict[str, str], tmp_path: Path) -> None:

@@ -409,11 +409,7 @@ class FlashApp(App[int]):
         self.refresh_bindings()
 
     def _count_active(self) -> None:
-        counts: dict[str, int] = {}
-        for job in self.query_one(JobTable).jobs.values():
-            if not job.is_final:
-                counts[job.endpoint] = counts.get(job.endpoint, 0) + 1
-        self.query_one(EndpointSidebar).set_active_jobs(counts)
+        self.query_one(EndpointSidebar).set_active_jobs(self.query_one(JobTable).active_counts())
 
     def _refresh_detail(self, ids: set[str]) -> None:
         from .screens.job_detail import JobDetailScreen
@@ -533,6 +529,29 @@ class FlashApp(App[int]):
             self.query_one("#payload-text").focus()
 
     # -- which actions apply now
+
+    _footer_state: object = None
+
+    def refresh_bindings(self) -> None:
+        """Redraw the footer only when what it shows changed. Polls call this after every
+        batch (cancel and retry depend on the selected job's status), and each footer redraw
+        leaves a watcher behind (Textual #6666), so redraws that change nothing made a long
+        session slower by the minute: key presses went undrawn at 10,000 jobs."""
+        if not self._is_mounted:
+            return
+        try:
+            screen = self.screen
+            shown = tuple(
+                (key, active.binding, active.enabled, active.tooltip)
+                for key, active in screen.active_bindings.items()
+            )
+        except Exception:  # no screen yet, or closing: let Textual decide
+            super().refresh_bindings()
+            return
+        state = (screen, shown)
+        if state != self._footer_state:
+            self._footer_state = state
+            super().refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         on_main = not self.screen.is_modal

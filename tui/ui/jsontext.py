@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ..api.payload import human_size
@@ -15,6 +16,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 #: Strings longer than this are shown collapsed, with their size and guessed type.
 COLLAPSE_AT = 4096
+#: At most this much of a document is laid out for display; ``s`` in the job detail saves
+#: the whole of it. Pretty-printing stops there, so a 20 MB output costs what 256 KB costs.
+SHOW_AT_MOST = 256 * 1024
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "PNG image"),
@@ -79,10 +83,42 @@ def collapse(value: Any, limit: int = COLLAPSE_AT) -> Any:
     return value
 
 
-def pretty(value: Any, limit: int = COLLAPSE_AT) -> str:
-    """Indented JSON (or the text itself), long strings collapsed, controls made visible."""
+def _pieces(value: Any, limit: int, indent: str) -> Iterator[str]:
+    """Indented JSON piece by piece, long strings collapsed on the way: a generator, so the
+    caller stops as soon as it has enough, whatever the size of the document."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield ("," if i else "") + "\n" + inner + json.dumps(str(key), ensure_ascii=False)
+            yield ": "
+            yield from _pieces(item, limit, inner)
+        yield "\n" + indent + "}"
+    elif isinstance(value, list) and value:
+        yield "["
+        for i, item in enumerate(value):
+            yield ("," if i else "") + "\n" + inner
+            yield from _pieces(item, limit, inner)
+        yield "\n" + indent + "]"
+    else:
+        shown = collapse(value, limit) if isinstance(value, str) else value
+        yield json.dumps(shown, ensure_ascii=False, default=str)
+
+
+def pretty(value: Any, limit: int = COLLAPSE_AT, head: int = SHOW_AT_MOST) -> str:
+    """Indented JSON (or the text itself), long strings collapsed, controls made visible;
+    past ``head`` characters the rest is left out, and a last line says so."""
     if isinstance(value, str) and len(value) <= limit:
         # A string output reads better as itself than as a JSON string literal.
         return visible(value)
-    text = json.dumps(collapse(value, limit), indent=2, ensure_ascii=False, default=str)
-    return visible(text)
+    parts: list[str] = []
+    size = 0
+    for part in _pieces(value, limit, ""):
+        if size + len(part) > head:
+            parts.append(
+                f"\n… only the first {human_size(size)} are shown: s saves the whole output"
+            )
+            break
+        parts.append(part)
+        size += len(part)
+    return visible("".join(parts))

@@ -18,6 +18,9 @@ from ...api.models import Job
 from ..jsontext import pretty, visible
 from ..status_style import format_age, format_ms, glyph
 
+#: Text longer than this is shown without soft wrap or syntax colours.
+PLAIN_ABOVE = 64 * 1024
+
 
 class JobDetailScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -167,8 +170,17 @@ class JobDetailScreen(ModalScreen[None]):
 
     def _set(self, selector: str, text: str) -> None:
         area = self.query_one(selector, TextArea)
-        if area.text != text:
-            area.load_text(text)
+        if area.text == text:
+            return
+        # A TextArea wraps, bracket-matches and highlights its whole text on every load and
+        # resize: past 64 KB that is seconds, so big text shows plain and unwrapped.
+        big = len(text) > PLAIN_ABOVE
+        language = None if big or selector == "#detail-error" else "json"
+        if area.soft_wrap == big:
+            area.soft_wrap = not big
+        if area.language != language:
+            area.language = language
+        area.load_text(text)
 
     def _error_text(self) -> str:
         job = self.job

@@ -10,6 +10,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
+from textual.widgets.data_table import Row, RowKey
 
 from ...api.models import Job
 from ..status_style import format_age, format_ms, glyph
@@ -68,6 +69,11 @@ class JobTable(DataTable[Text]):
         Binding("slash", "app.filter_jobs", "Filter"),
     ]
 
+    # Read by DataTable.__init__ already (through ``ordered_rows``): class-level defaults.
+    _order_mark: tuple[int, object] | None = None
+    _order: list[Row] = []
+    _offsets: list[tuple[RowKey, int]] = []
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         #: Every job, shown or filtered out.
@@ -77,6 +83,10 @@ class JobTable(DataTable[Text]):
         self.sort_reverse = False
         self._title_pending = False
         self._colours: dict[str, str] = {}
+        #: Unfinished jobs by endpoint, kept as jobs change (the sidebar's live counts).
+        self._active: dict[str, str] = {}
+        #: Rows added since the last reorder, oldest first: they go to the top together.
+        self._rows_to_top: list[RowKey] = []
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
@@ -135,6 +145,41 @@ class JobTable(DataTable[Text]):
     def _shown(self, key: str) -> bool:
         return key in self._row_locations
 
+    # DataTable caches its row order and line offsets by an update counter that every
+    # ``update_cell`` bumps, so each frame after a poll batch walked all 10,000 rows twice.
+    # Rows here are one line each and a cell update never moves one, so both are kept until
+    # rows are added, removed or reordered (the count changes, or ``_row_locations`` is
+    # replaced: ``remove_row``, ``sort``, ``clear`` and ``_flush_rows_to_top`` all replace it).
+
+    @property
+    def ordered_rows(self) -> list[Row]:
+        locations = self._row_locations
+        mark = self._order_mark
+        if mark is None or mark[0] != self.row_count or mark[1] is not locations:
+            rows = self.rows
+            self._order = [rows[locations.get_key(i)] for i in range(len(rows))]  # type: ignore[index]
+            self._offsets = [(row.key, 0) for row in self._order]
+            self._order_mark = (self.row_count, locations)
+        return self._order
+
+    @property
+    def _y_offsets(self) -> list[tuple[RowKey, int]]:
+        _ = self.ordered_rows
+        return self._offsets
+
+    def _note_active(self, key: str, job: Job) -> None:
+        if job.is_final:
+            self._active.pop(key, None)
+        else:
+            self._active[key] = job.endpoint
+
+    def active_counts(self) -> dict[str, int]:
+        """Unfinished jobs per endpoint: walks the active ones only, not the whole history
+        (a job changed in place without ``update_job`` drops out here)."""
+        for key in [k for k in self._active if (j := self.jobs.get(k)) is None or j.is_final]:
+            del self._active[key]
+        return dict(Counter(self._active.values()))
+
     # -- changes
 
     def add_job(self, job: Job) -> None:
@@ -143,16 +188,20 @@ class JobTable(DataTable[Text]):
             self.update_job(job, set(FIELD_COLUMNS))
             return
         self.jobs[key] = job
+        self._note_active(key, job)
         if matches(job, self.filter_text):
-            self.add_row(*self._row(job), key=key)
+            row_key = self.add_row(*self._row(job), key=key)
             if self.sort_column == "age" and not self.sort_reverse:
-                self._move_to_top(key)
+                self._move_to_top(row_key)
         self.update_title()
 
     def load_jobs(self, jobs: Iterable[Job]) -> None:
         """Many jobs at once (the history at start): one rebuild, not a move per row."""
         for job in jobs:
-            self.jobs.setdefault(job_key(job), job)
+            key = job_key(job)
+            if key not in self.jobs:
+                self.jobs[key] = job
+                self._note_active(key, job)
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -175,23 +224,32 @@ class JobTable(DataTable[Text]):
         self.filter_text = text.strip()
         self.rebuild()
 
-    def _move_to_top(self, key: str) -> None:
-        """Newest first: put the new row at index 0 (as ``DataTable.sort`` reorders rows)."""
-        from textual._two_way_dict import TwoWayDict
-        from textual.widgets.data_table import RowKey
+    def _move_to_top(self, row_key: RowKey) -> None:
+        """Newest first: the new row goes to index 0. A burst of new rows (a batch
+        submitted) is moved in one reorder after the burst, not one walk of the table each."""
+        self._rows_to_top.append(row_key)
+        if len(self._rows_to_top) == 1:
+            self.call_later(self._flush_rows_to_top)
 
-        new = RowKey(key)
-        order = {new: 0}
+    def _flush_rows_to_top(self) -> None:
+        from textual._two_way_dict import TwoWayDict
+
+        fresh = [k for k in reversed(self._rows_to_top) if k in self._row_locations]
+        self._rows_to_top = []
+        if not fresh:
+            return
+        order: dict[RowKey, int] = {k: i for i, k in enumerate(fresh)}
         locations = self._row_locations
         for index in range(len(locations)):
             row_key = locations.get_key(index)
-            if row_key is not None and row_key != new:
+            if row_key is not None and row_key not in order:
                 order[row_key] = len(order)
+        cursor = self.cursor_row
         self._row_locations = TwoWayDict(order)
         self._update_count += 1
-        if self.cursor_row > 0:
+        if 0 < cursor < self.row_count - len(fresh):
             # Keep the cursor on the row it was on.
-            self.move_cursor(row=self.cursor_row + 1, animate=False)
+            self.move_cursor(row=cursor + len(fresh), animate=False)
         self.refresh()
 
     def update_job(self, job: Job, fields: set[str]) -> None:
@@ -200,6 +258,7 @@ class JobTable(DataTable[Text]):
             self.add_job(job)
             return
         self.jobs[key] = job
+        self._note_active(key, job)
         if not self._shown(key):
             return
         cells = self._cells(job)
@@ -211,6 +270,7 @@ class JobTable(DataTable[Text]):
 
     def remove_job(self, job: Job) -> None:
         key = job_key(job)
+        self._active.pop(key, None)
         if self.jobs.pop(key, None) is not None:
             if self._shown(key):
                 self.remove_row(key)
