@@ -54,7 +54,10 @@ if TYPE_CHECKING:
     from ..sandbox import RunningSandbox
     from ..store import JobStore
 
+#: Health is checked this often while jobs run (or the health view is open), and every
+#: HEALTH_IDLE_S otherwise: an idle app should cost next to nothing over SSH.
 HEALTH_EVERY_S = 5.0
+HEALTH_IDLE_S = 30.0
 
 EMPTY_HELP = """\
 [b]No endpoints yet.[/b]
@@ -216,7 +219,7 @@ class FlashApp(App[int]):
             )
         if self.endpoints:
             sidebar.focus()
-        self.set_interval(HEALTH_EVERY_S, self.check_health)
+        self.set_interval(HEALTH_EVERY_S, self._health_tick)
         self.call_after_refresh(self._start_background)
 
     def _start_background(self) -> None:
@@ -429,9 +432,21 @@ class FlashApp(App[int]):
 
     # -- health
 
+    _health_checked_at = 0.0
+
+    def _health_tick(self) -> None:
+        from .screens.health import HealthScreen
+
+        busy = bool(self.query_one(JobTable).active_counts())
+        watching = isinstance(self.screen, HealthScreen)
+        if busy or watching or time.monotonic() - self._health_checked_at >= HEALTH_IDLE_S:
+            self.check_health()
+
     @work(group="health", exclusive=True, exit_on_error=False)
     async def check_health(self) -> None:
         import asyncio
+
+        self._health_checked_at = time.monotonic()
 
         async def one(endpoint: Endpoint) -> None:
             client = self.client_for(endpoint.name)
