@@ -151,6 +151,10 @@ async def route_answer(pilot: Pilot[object]) -> None:
     sidebar = app.query_one(EndpointSidebar)
     sidebar.highlighted = sidebar.get_option_index("api")
     await pilot.pause()
+    for _ in range(100):  # the route panel is mounted when first needed
+        if any(panel.endpoint is not None for panel in app.query(RoutePanel)):
+            break
+        await pilot.pause(0.02)
     panel = app.query_one(RoutePanel)
     panel.show_answer(
         RouteAnswer(

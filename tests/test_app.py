@@ -35,6 +35,13 @@ async def select(pilot, app: FlashApp, name: str) -> None:  # type: ignore[no-un
     await wait_until(pilot, lambda: app.sandbox is not None, what="the sandbox")
     sidebar.highlighted = sidebar.get_option_index(name)
     await wait_until(pilot, lambda: app.current is not None and app.current.name == name)
+    if app.current is not None and app.current.kind is EndpointKind.LB:
+        # The route panel is mounted when first needed: wait for it to show this endpoint.
+        await wait_until(
+            pilot,
+            lambda: any(panel.endpoint is app.current for panel in app.query(RoutePanel)),
+            what="the route panel",
+        )
 
 
 async def set_payload(pilot, app: FlashApp, value: object) -> None:  # type: ignore[no-untyped-def]

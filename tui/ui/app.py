@@ -190,7 +190,8 @@ class FlashApp(App[int]):
                 with ContentSwitcher(id="work", initial="empty"):
                     yield Static(Content.from_markup(EMPTY_HELP), id="empty")
                     yield PayloadEditor(id="payload")
-                    yield RoutePanel(id="routes")
+                    # The route panel is mounted the first time a load-balanced endpoint is
+                    # chosen: it is a fifth of the widgets, and the first screen shows none.
                 yield Input(
                     placeholder="filter jobs: words in status, endpoint, id or worker "
                     "(enter keeps it, esc clears)",
@@ -503,14 +504,31 @@ class FlashApp(App[int]):
     def on_endpoint_selected(self, message: EndpointSelected) -> None:
         self.select_endpoint(message.endpoint)
 
-    def select_endpoint(self, endpoint: Endpoint) -> None:
+    def select_endpoint(self, endpoint: Endpoint, then: Callable[[], None] | None = None) -> None:
+        """Show the endpoint's editor; ``then`` runs once it is loaded (the route panel may
+        need mounting first)."""
         self._keep_draft()
         self.current = endpoint
         switcher = self.query_one("#work", ContentSwitcher)
         draft = self.drafts.get(endpoint.name)
         if endpoint.kind is EndpointKind.LB:
-            switcher.current = "routes"
-            self.query_one(RoutePanel).load(endpoint, draft)
+            if switcher.query_children(RoutePanel):
+                switcher.current = "routes"
+                self.query_one(RoutePanel).load(endpoint, draft)
+            else:
+                mounting = switcher.mount(RoutePanel(id="routes"))
+                switcher.current = "routes"
+
+                async def load_when_mounted() -> None:
+                    await mounting
+                    if self.current is endpoint:
+                        self.query_one(RoutePanel).load(endpoint, draft)
+                        self.refresh_bindings()
+                        if then is not None:
+                            then()
+
+                self.call_later(load_when_mounted)
+                return
         else:
             switcher.current = "payload"
             if draft is None:
@@ -519,6 +537,13 @@ class FlashApp(App[int]):
             editor.load(endpoint, draft)
             editor.set_options(self.submit_options.get(endpoint.name, SubmitOptions()).describe())
         self.refresh_bindings()
+        if then is not None:
+            then()
+
+    def _route_panel(self) -> RoutePanel | None:
+        """The route panel once it shows an endpoint (it is mounted on first use)."""
+        panels = self.query(RoutePanel)
+        return panels.first() if panels and panels.first().endpoint is not None else None
 
     def _keep_draft(self) -> None:
         if self.current is None:
@@ -705,7 +730,9 @@ class FlashApp(App[int]):
         if endpoint is None or self.screen.is_modal:
             return
         if endpoint.kind is EndpointKind.LB:
-            panel = self.query_one(RoutePanel)
+            panel = self._route_panel()
+            if panel is None:
+                return
             ok, body = panel.validate()
             if not ok:
                 self.notify("Fix the body first: it is not valid JSON.", severity="error")
@@ -776,17 +803,20 @@ class FlashApp(App[int]):
     def _load_import(self, endpoint: Endpoint, parsed: ParsedCurl, text: str) -> None:
         sidebar = self.query_one(EndpointSidebar)
         sidebar.highlighted = sidebar.get_option_index(endpoint.name)
-        self.select_endpoint(endpoint)
-        if endpoint.kind is EndpointKind.LB:
-            panel = self.query_one(RoutePanel)
-            panel.query_one("#route-method", Select).value = parsed.method.upper()
-            panel.query_one("#route-path", Input).value = parsed.route_path or "/"
-        self._set_editor_text(text)
-        self.notify(
-            f"Imported into {endpoint.name}"
-            + (" (the pasted key was dropped)" if parsed.had_auth else ""),
-            markup=False,
-        )
+
+        def fill() -> None:
+            if endpoint.kind is EndpointKind.LB:
+                panel = self.query_one(RoutePanel)
+                panel.query_one("#route-method", Select).value = parsed.method.upper()
+                panel.query_one("#route-path", Input).value = parsed.route_path or "/"
+            self._set_editor_text(text)
+            self.notify(
+                f"Imported into {endpoint.name}"
+                + (" (the pasted key was dropped)" if parsed.had_auth else ""),
+                markup=False,
+            )
+
+        self.select_endpoint(endpoint, then=fill)
 
     def action_format_payload(self) -> None:
         self.query_one(PayloadEditor).format_json()
@@ -883,7 +913,9 @@ class FlashApp(App[int]):
         endpoint = self.current
         if endpoint is None or endpoint.kind is not EndpointKind.LB:
             return
-        panel = self.query_one(RoutePanel)
+        panel = self._route_panel()
+        if panel is None:
+            return
         ok, body = panel.validate()
         if not ok:
             self.notify(
