@@ -133,9 +133,9 @@ class StatusPoller:
         max_interval: float = 3.0,
         long_poll_wait_ms: int = 20_000,
         max_long_poll_wait_ms: int = 60_000,
-        long_poll_slots: int = 48,
+        long_poll_slots: int = 112,
         max_in_flight: int = 300,
-        max_connections: int = 64,
+        max_connections: int = 160,
         rate_per_s: float = 150.0,
         queued_share: float = 0.1,
         queued_min_interval: float = 30.0,
@@ -153,8 +153,9 @@ class StatusPoller:
         self.long_poll_slots = long_poll_slots
         #: Requests in flight per endpoint.
         self.max_in_flight = max_in_flight
-        #: Requests in flight in all, across endpoints: keep it under the HTTP client's pool
-        #: (``ClientPool``: 100 per host), whose bookkeeping grows with what waits in it.
+        #: Requests in flight in all, across endpoints: within what ``ClientPool`` holds (8
+        #: long-poll shards of 16 connections, and 100 for the rest), so no request waits in
+        #: httpcore's pool, whose bookkeeping grows with what waits in it.
         self.max_connections = max_connections
         self.rate_per_s = rate_per_s
         #: Share of an endpoint's budget the safety polls of queued jobs may use.

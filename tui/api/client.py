@@ -7,10 +7,11 @@ connections. Every failure becomes a typed ``FlashError`` with a message a perso
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,32 +38,69 @@ WORKER_TIMEOUT = httpx.Timeout(3600.0, connect=10.0)
 
 
 class ClientPool:
-    """One shared ``httpx.AsyncClient`` per origin (scheme, host, port)."""
+    """One shared ``httpx.AsyncClient`` per origin (scheme, host, port), and a few small ones
+    per origin for long-polls.
 
-    def __init__(self, max_connections: int = 100) -> None:
-        self._clients: dict[str, httpx.AsyncClient] = {}
+    A long-poll holds its connection for seconds. httpcore 1.0's pool does work proportional
+    to connections x idle connections each time a request starts or ends (encode/httpcore#1035),
+    so 100+ held long-polls in one pool doubled a polling client's CPU. Spread over shards of
+    ``shard_size`` connections, the same long-polls cost a shard's share of that.
+    """
+
+    def __init__(
+        self, max_connections: int = 100, long_poll_shards: int = 8, shard_size: int = 16
+    ) -> None:
+        self._clients: dict[tuple[str, int], httpx.AsyncClient] = {}
         self._limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
+        self._shard_limits = httpx.Limits(
+            max_connections=shard_size, max_keepalive_connections=shard_size
+        )
+        self.long_poll_shards = max(1, long_poll_shards)
+        self._busy: dict[tuple[str, int], int] = {}
 
-    def get(self, url: str) -> httpx.AsyncClient:
+    @staticmethod
+    def _origin(url: str) -> str:
         parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        client = self._clients.get(origin)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def _client(self, key: tuple[str, int]) -> httpx.AsyncClient:
+        client = self._clients.get(key)
         if client is None or client.is_closed:
             client = httpx.AsyncClient(
                 timeout=DEFAULT_TIMEOUT,
-                limits=self._limits,
+                limits=self._limits if key[1] < 0 else self._shard_limits,
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=False,
             )
-            self._clients[origin] = client
+            self._clients[key] = client
         return client
+
+    def get(self, url: str) -> httpx.AsyncClient:
+        return self._client((self._origin(url), -1))
+
+    @contextlib.contextmanager
+    def long_poll(self, url: str) -> Iterator[httpx.AsyncClient]:
+        """A client for one long-poll: the origin's least busy shard."""
+        origin = self._origin(url)
+        shard = min(range(self.long_poll_shards), key=lambda i: self._busy.get((origin, i), 0))
+        key = (origin, shard)
+        self._busy[key] = self._busy.get(key, 0) + 1
+        try:
+            yield self._client(key)
+        finally:
+            self._busy[key] -= 1
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+
+
+@contextlib.contextmanager
+def _shared(client: httpx.AsyncClient) -> Iterator[httpx.AsyncClient]:
+    yield client
 
 
 # --- turning httpx outcomes into FlashErrors ----------------------------------------------
@@ -316,25 +354,26 @@ class EndpointClient:
         params: dict[str, Any] | None = None,
         timeout: httpx.Timeout | None = None,
         extra_headers: dict[str, str] | None = None,
+        long_poll: bool = False,
     ) -> tuple[httpx.Response, float]:
         url = self.url_for(path)
         headers = self._headers(content is not None)
         if extra_headers:
             headers.update(extra_headers)
-        client = self.pool.get(url)
         started = time.perf_counter()
-        try:
-            response = await client.request(
-                method,
-                url,
-                content=content,
-                params=params,
-                headers=headers,
-                timeout=timeout
-                or (WORKER_TIMEOUT if self.dialect.name == "worker" else DEFAULT_TIMEOUT),
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, url) from None
+        with self.pool.long_poll(url) if long_poll else _shared(self.pool.get(url)) as client:
+            try:
+                response = await client.request(
+                    method,
+                    url,
+                    content=content,
+                    params=params,
+                    headers=headers,
+                    timeout=timeout
+                    or (WORKER_TIMEOUT if self.dialect.name == "worker" else DEFAULT_TIMEOUT),
+                )
+            except httpx.HTTPError as exc:
+                raise transport_error(exc, url) from None
         return response, time.perf_counter() - started
 
     async def _op(
@@ -345,10 +384,11 @@ class EndpointClient:
         content: bytes | None = None,
         params: dict[str, Any] | None = None,
         timeout: httpx.Timeout | None = None,
+        long_poll: bool = False,
     ) -> dict[str, Any]:
         method, path = self.dialect.route(op, job_id)
         response, _ = await self._send(
-            method, path, content=content, params=params, timeout=timeout
+            method, path, content=content, params=params, timeout=timeout, long_poll=long_poll
         )
         if response.status_code >= 400:
             raise error_for(response, job_id or None)
@@ -423,6 +463,7 @@ class EndpointClient:
                 job_id,
                 params={"wait": wait},
                 timeout=httpx.Timeout(wait / 1000 + 15, connect=10.0),
+                long_poll=True,
             )
         except (E.NotFound, E.BadRequest) as err:
             if err.status_code not in (404, 405):
