@@ -766,8 +766,17 @@ def main() -> None:
         default=BENCH / "RESULTS.md",
         help="where to write the results (default bench/RESULTS.md; '-' for nowhere)",
     )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: write the results from a report saved with --json",
+    )
     args = parser.parse_args()
-    report = run(QUICK if args.quick else FULL, args.quick)
+    if args.render:
+        report = json.loads(args.render.read_text())
+    else:
+        report = run(QUICK if args.quick else FULL, args.quick)
     if str(args.results) != "-":
         args.results.write_text(render_markdown(report))
         log(f"wrote {args.results}")
