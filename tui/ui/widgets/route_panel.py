@@ -70,6 +70,8 @@ class RoutePanel(Vertical):
                         value="POST",
                         allow_blank=False,
                         id="route-method",
+                        compact=True,  # the line is one row high: a bordered select shows
+                        # only its top border there, and not the method
                     )
                     yield Input(placeholder="/path", value="/", id="route-path", compact=True)
                     yield Button("Send ^R", id="route-send", variant="primary", compact=True)
