@@ -31,8 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 ENDPOINT = "sleepy"
-#: How tui/ui/app.py (``_poll_forever``) builds its poller; keep in step with it.
-APP_TUNING: dict[str, Any] = {"long_poll_wait_ms": 4000}
 SUBMIT_CONCURRENCY = 16
 
 
@@ -232,7 +230,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     inputs = [{"seconds": d, "i": i} for i, d in enumerate(lengths)]
     tally = Tally()
     tally.n = args.n
-    tuning = json.loads(args.tuning) if args.tuning else dict(APP_TUNING)
+    tuning: dict[str, Any] = {}
+    if args.client == "flash":
+        # The poller as the app runs it (imported here: the other clients load none of ours).
+        from tui.poller import APP_SETTINGS
+
+        tuning = json.loads(args.tuning) if args.tuning else dict(APP_SETTINGS)
     cpu0, t0 = cpu_seconds(), time.monotonic()
     if args.client == "flash":
         work = track_flash(args.base, key, inputs, tally, tuning, args.pool)

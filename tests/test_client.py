@@ -697,3 +697,35 @@ async def test_poller_waits_out_a_deep_queue_without_polling_each_job(workers: i
     assert len(lateness) == 60
     assert lateness[-1] < 1.5, lateness[-5:]
     assert lateness[len(lateness) // 2] < 0.3, lateness
+
+
+async def test_poller_turns_to_status_when_status_sync_turns_out_missing() -> None:
+    """A server without /status-sync (found out by the first long-poll): the jobs parked
+    behind the long-poll window poll /status at once, not at their slow safety poll."""
+
+    class NoStatusSync:
+        status_sync_supported: bool | None = None
+
+        def __init__(self) -> None:
+            self.done_at = time.monotonic() + 0.5
+
+        async def status(self, job_id: str) -> dict[str, Any]:
+            done = time.monotonic() > self.done_at
+            return {"id": job_id, "status": "COMPLETED" if done else "IN_QUEUE"}
+
+        async def status_sync(self, job_id: str, wait_ms: int = 0) -> dict[str, Any]:
+            # What EndpointClient.status_sync does when /status-sync answers 404 or 405.
+            self.status_sync_supported = False
+            return await self.status(job_id)
+
+    source = NoStatusSync()
+    poller = StatusPoller(lambda name: source, long_poll_slots=2)  # type: ignore[arg-type,return-value]
+    jobs = [Job("ep", f"j{i}", submitted_at=float(i)) for i in range(8)]
+    for job in jobs:
+        job.apply({"status": "IN_QUEUE"})
+        poller.track(job)
+    task = asyncio.create_task(poller.run(lambda changes, links: None))
+    try:
+        await until(lambda: all(j.is_final for j in jobs), timeout=8, what="every job seen ending")
+    finally:
+        await stop(task)

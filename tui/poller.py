@@ -16,9 +16,9 @@ intervals that start short and grow.
 
 Each endpoint has a request budget under Runpod's rate limits (``/status`` 2000 per 10 s, 400
 concurrent, a long-poll counting for its whole length), and all endpoints together stay under
-``max_connections`` requests in flight, so requests never queue inside the HTTP client's
-connection pool. Answers are applied in batches, and the caller gets one callback per batch
-with only the jobs that changed.
+``max_long_polls`` long-polls and ``max_status_in_flight`` other requests in flight, so
+requests never queue inside the HTTP client's connection pool. Answers are applied in
+batches, and the caller gets one callback per batch with only the jobs that changed.
 """
 
 from __future__ import annotations
@@ -121,6 +121,14 @@ class _Lane:
         #: The last check found it running: check the next one at once.
         self.frontier_ahead = False
         self.next_probe_at = 0.0
+        #: False once its server showed it has no /status-sync.
+        self.long_polling = True
+
+
+#: What the app asks of the poller: short long-polls, so the end of a job shows at once and
+#: IN_PROGRESS within 4 s of it starting (status-sync answers only at the end); a job still
+#: queued waits longer each time, up to 16 s, which keeps a deep queue cheap.
+APP_SETTINGS: dict[str, Any] = {"long_poll_wait_ms": 4000, "max_long_poll_wait_ms": 16_000}
 
 
 class StatusPoller:
@@ -135,7 +143,8 @@ class StatusPoller:
         max_long_poll_wait_ms: int = 60_000,
         long_poll_slots: int = 112,
         max_in_flight: int = 300,
-        max_connections: int = 160,
+        max_long_polls: int = 128,
+        max_status_in_flight: int = 64,
         rate_per_s: float = 150.0,
         queued_share: float = 0.1,
         queued_min_interval: float = 30.0,
@@ -153,10 +162,11 @@ class StatusPoller:
         self.long_poll_slots = long_poll_slots
         #: Requests in flight per endpoint.
         self.max_in_flight = max_in_flight
-        #: Requests in flight in all, across endpoints: within what ``ClientPool`` holds (8
-        #: long-poll shards of 16 connections, and 100 for the rest), so no request waits in
-        #: httpcore's pool, whose bookkeeping grows with what waits in it.
-        self.max_connections = max_connections
+        #: Requests in flight in all, across endpoints, within what ``ClientPool`` holds: its
+        #: long-poll shards (8 x 16 connections per origin) and its shared pool (100), so no
+        #: request waits inside httpcore's pool, whose bookkeeping grows with what waits in it.
+        self.max_long_polls = max_long_polls
+        self.max_status_in_flight = max_status_in_flight
         self.rate_per_s = rate_per_s
         #: Share of an endpoint's budget the safety polls of queued jobs may use.
         self.queued_share = queued_share
@@ -172,7 +182,8 @@ class StatusPoller:
         self._heap: list[tuple[float, int, int, Key]] = []
         self._seq = itertools.count()
         self._in_flight: dict[Key, bool] = {}  # key -> is long-poll
-        self._total_in_flight = 0
+        self._long_in_flight = 0
+        self._status_in_flight = 0
         self._lanes: dict[str, _Lane] = {}
         self._results: asyncio.Queue[tuple[Key, bool, Any]] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -375,17 +386,19 @@ class StatusPoller:
         if isinstance(err, E.RateLimited):
             hold = err.retry_after if err.retry_after is not None else delay
             lane.budget.hold_until = now + hold
+            lane.budget.tokens = 0.0  # no burst the moment the hold ends
             delay = max(delay, hold)
         entry.next_at = entry.hold_until = now + delay
         self._schedule(key, entry)
         return {"link"}
 
-    def _can_send(self, lane: _Lane, now: float) -> bool:
-        return (
-            self._total_in_flight < self.max_connections
-            and lane.in_flight < self.max_in_flight
-            and lane.budget.ready(now)
-        )
+    def _room(self, lane: _Lane, long: bool) -> bool:
+        """Below the caps on requests in flight (a finished request wakes the loop)."""
+        if long and self._long_in_flight >= self.max_long_polls:
+            return False
+        if not long and self._status_in_flight >= self.max_status_in_flight:
+            return False
+        return lane.in_flight < self.max_in_flight
 
     def _launch_due(self, now: float) -> float | None:
         """Start the polls that are due; return seconds until the next thing to do."""
@@ -404,6 +417,11 @@ class StatusPoller:
             source = self._resolve(endpoint)
             if source is None or source.status_sync_supported is False:
                 lane.window = set()
+                if source is not None and lane.long_polling:
+                    # No /status-sync after all: the jobs parked behind the window must
+                    # poll /status now, not at their slow safety poll.
+                    lane.long_polling = False
+                    self._unpark(lane, now)
                 continue
             window = lane.queue[: lane.slots]
             lane.window = {key for _, _, key in window}
@@ -414,12 +432,11 @@ class StatusPoller:
                 if held.hold_until > now:
                     soon(held.hold_until - now)
                     continue
-                if lane.long_polls >= lane.slots:
+                if lane.long_polls >= lane.slots or not self._room(lane, long=True):
                     break
-                if not self._can_send(lane, now):
+                if not lane.budget.take(now):
                     soon(max(lane.budget.next_token_in(now), 0.02))
                     break
-                lane.budget.take(now)
                 self._start(key, held, source, long=True)
             probe_in = self._watch_frontier(lane, now)
             if probe_in is not None:
@@ -445,23 +462,36 @@ class StatusPoller:
                 continue
             source = self._resolve(key[0])
             if source is None:
+                # The endpoint is gone from the config, for now: look again later.
+                entry.next_at = now + self.max_interval
+                self._schedule(key, entry)
                 continue
-            if not self._can_send(lane, now):
+            if not self._room(lane, long=False):
                 deferred.append((at, seq, version, key))
-                soon(max(lane.budget.next_token_in(now), 0.02))
-                if self._total_in_flight >= self.max_connections:
+                if self._status_in_flight >= self.max_status_in_flight:
                     break
                 continue
-            lane.budget.take(now)
+            if not lane.budget.take(now):
+                deferred.append((at, seq, version, key))
+                soon(max(lane.budget.next_token_in(now), 0.02))
+                continue
             self._start(key, entry, source, long=False)
         for item in deferred:
             heapq.heappush(self._heap, item)
         return wait
 
+    def _unpark(self, lane: _Lane, now: float) -> None:
+        soon = now + self.first_interval
+        for _, _, key in lane.queue:
+            entry = self._tracked.get(key)
+            if entry is not None and entry.next_at > soon:
+                entry.next_at = soon
+                self._schedule(key, entry)
+
     def _share_slots(self) -> None:
-        """Split the long-polls the connection cap allows (a fifth is kept for ``/status``)
-        fairly between endpoints, each up to ``long_poll_slots``."""
-        spare = max(1, self.max_connections - max(4, self.max_connections // 5))
+        """Split the long-polls the cap allows fairly between endpoints, each up to
+        ``long_poll_slots``."""
+        spare = max(1, self.max_long_polls)
         wanting: list[tuple[int, _Lane]] = []
         for endpoint, lane in self._lanes.items():
             source = self._resolve(endpoint)
@@ -512,7 +542,10 @@ class StatusPoller:
     def _start(self, key: Key, entry: _Tracked, source: StatusSource, long: bool) -> None:
         lane = self._lane(key[0])
         self._in_flight[key] = long
-        self._total_in_flight += 1
+        if long:
+            self._long_in_flight += 1
+        else:
+            self._status_in_flight += 1
         lane.in_flight += 1
         if long:
             lane.long_polls += 1
@@ -538,7 +571,10 @@ class StatusPoller:
         finally:
             lane = self._lane(key[0])
             self._in_flight.pop(key, None)
-            self._total_in_flight -= 1
+            if long:
+                self._long_in_flight -= 1
+            else:
+                self._status_in_flight -= 1
             lane.in_flight -= 1
             if long:
                 lane.long_polls -= 1
