@@ -472,6 +472,68 @@ async def test_a_burst_of_jobs_lands_newest_first_with_live_counts(tmp_path: Pat
         assert table.active_counts() == {"e": 401}
 
 
+async def test_new_rows_and_a_resort_in_the_same_moment(tmp_path: Path) -> None:
+    """A job added just as the user sorts, filters, or removes and re-adds it: the table
+    ends in the order asked for, with the cursor on the same job, and nothing breaks."""
+    app = make_app(tmp_path / "config.toml", demo=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.query_one(JobTable)
+        old = []
+        for i in range(6):
+            job = Job("e", f"old-{i}", submitted_at=1000.0 + i)
+            job.apply({"status": "COMPLETED"})
+            old.append(job)
+        table.load_jobs(old)
+        await pilot.pause()
+        table.move_cursor(row=2)
+        await pilot.pause()
+        selected = table.selected_job
+        table.add_job(Job("e", "new-1", submitted_at=2000.0))
+        table.set_filter("")  # the filter cleared in the same moment
+        await pilot.pause()
+        order = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert order[0] == "new-1" and table.selected_job is selected
+        fresh = Job("e", "new-2", submitted_at=3000.0)
+        fresh.apply({"status": "IN_QUEUE"})
+        table.add_job(fresh)
+        table.action_sort("status")
+        await pilot.pause()
+        statuses = [table.get_row_at(i)[0].plain.split()[1] for i in range(table.row_count)]
+        assert statuses == sorted(statuses)
+        table.action_sort("age")
+        again = Job("e", "again", submitted_at=4000.0)
+        table.add_job(again)
+        table.remove_job(again)
+        table.add_job(again)
+        await pilot.pause()
+        order = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert order[:2] == ["again", "new-2"] and len(order) == len(set(order)) == 9
+
+
+async def test_choosing_endpoints_quickly_keeps_every_draft(tmp_path: Path) -> None:
+    """Through the load-balanced endpoint and on before its panel has loaded: no draft is
+    wiped, and the panel shows the endpoint chosen last."""
+    app = make_app(tmp_path / "config.toml")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await select(pilot, app, "echo")
+        api = app.endpoint_named("api")
+        echo = app.endpoint_named("echo")
+        assert api is not None and echo is not None
+        app.drafts["api"] = '{"kept": true}'
+        app.select_endpoint(api)
+        app.select_endpoint(echo)
+        app.select_endpoint(api)
+        await wait_until(
+            pilot,
+            lambda: any(p.endpoint is api for p in app.query(RoutePanel)),
+            what="the route panel",
+        )
+        assert app.query_one(RoutePanel).body_text == '{"kept": true}'
+        app.select_endpoint(echo)
+        await pilot.pause()
+        assert app.drafts["api"] == '{"kept": true}'
+
+
 async def test_export_the_request_without_the_key(tmp_path: Path) -> None:
     from textual.widgets import TextArea
 

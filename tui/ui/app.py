@@ -47,6 +47,8 @@ from .widgets.route_panel import RoutePanel
 from .widgets.sidebar import EndpointSidebar
 
 if TYPE_CHECKING:
+    from textual.widget import AwaitMount
+
     from ..api.client import ClientPool, EndpointClient
     from ..export import ParsedCurl
     from ..payloads import PayloadLibrary
@@ -387,11 +389,9 @@ class FlashApp(App[int]):
             self.notify(f"Job history not updated: {err}", severity="error", markup=False)
 
     async def _poll_forever(self) -> None:
-        from ..poller import StatusPoller
+        from ..poller import APP_SETTINGS, StatusPoller
 
-        # Short long-polls: the end of a job shows at once, and IN_PROGRESS and progress
-        # output still show within a few seconds (status-sync answers only at the end).
-        self._poller = StatusPoller(self.client_for, long_poll_wait_ms=4000)
+        self._poller = StatusPoller(self.client_for, **APP_SETTINGS)
         for job in self._resume:
             self._poller.track(job)  # unfinished jobs from the history, the CLI's included
 
@@ -512,23 +512,21 @@ class FlashApp(App[int]):
         switcher = self.query_one("#work", ContentSwitcher)
         draft = self.drafts.get(endpoint.name)
         if endpoint.kind is EndpointKind.LB:
-            if switcher.query_children(RoutePanel):
-                switcher.current = "routes"
-                self.query_one(RoutePanel).load(endpoint, draft)
-            else:
-                mounting = switcher.mount(RoutePanel(id="routes"))
-                switcher.current = "routes"
+            if self._routes_mounting is None:
+                self._routes_mounting = switcher.mount(RoutePanel(id="routes"))
+            switcher.current = "routes"
+            mounting = self._routes_mounting
+            if not self._routes_ready:
 
                 async def load_when_mounted() -> None:
                     await mounting
+                    self._routes_ready = True
                     if self.current is endpoint:
-                        self.query_one(RoutePanel).load(endpoint, draft)
-                        self.refresh_bindings()
-                        if then is not None:
-                            then()
+                        self.select_endpoint(endpoint, then)
 
                 self.call_later(load_when_mounted)
                 return
+            self.query_one(RoutePanel).load(endpoint, draft)
         else:
             switcher.current = "payload"
             if draft is None:
@@ -540,6 +538,10 @@ class FlashApp(App[int]):
         if then is not None:
             then()
 
+    #: The route panel's mount, started the first time a load-balanced endpoint is chosen.
+    _routes_mounting: AwaitMount | None = None
+    _routes_ready = False
+
     def _route_panel(self) -> RoutePanel | None:
         """The route panel once it shows an endpoint (it is mounted on first use)."""
         panels = self.query(RoutePanel)
@@ -550,7 +552,10 @@ class FlashApp(App[int]):
             return
         try:
             if self.current.kind is EndpointKind.LB:
-                text = self.query_one(RoutePanel).body_text
+                panel = self._route_panel()
+                if panel is None or panel.endpoint is not self.current:
+                    return  # not loaded with this endpoint yet: its draft is as it was
+                text = panel.body_text
             else:
                 text = self.query_one(PayloadEditor).text
         except NoMatches:  # shutting down: the widgets are gone, the draft was kept before

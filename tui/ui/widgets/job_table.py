@@ -207,6 +207,7 @@ class JobTable(DataTable[Text]):
     def rebuild(self) -> None:
         """Show the jobs that pass the filter, newest first, keeping the cursor's job."""
         selected = self.selected_job
+        self._rows_to_top = []  # the rebuild puts every row in its place
         self.clear()
         ordered = sorted(
             self.jobs.values(),
@@ -234,10 +235,13 @@ class JobTable(DataTable[Text]):
     def _flush_rows_to_top(self) -> None:
         from textual._two_way_dict import TwoWayDict
 
-        fresh = [k for k in reversed(self._rows_to_top) if k in self._row_locations]
+        # A key added, removed and added again is listed twice: once is enough.
+        fresh = list(
+            dict.fromkeys(k for k in reversed(self._rows_to_top) if k in self._row_locations)
+        )
         self._rows_to_top = []
-        if not fresh:
-            return
+        if not fresh or self.sort_column != "age" or self.sort_reverse:
+            return  # sorted by another column meanwhile: the sort placed them
         order: dict[RowKey, int] = {k: i for i, k in enumerate(fresh)}
         locations = self._row_locations
         for index in range(len(locations)):
