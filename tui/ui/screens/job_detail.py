@@ -176,11 +176,14 @@ class JobDetailScreen(ModalScreen[None]):
         # resize: past 64 KB that is seconds, so big text shows plain and unwrapped.
         big = len(text) > PLAIN_ABOVE
         language = None if big or selector == "#detail-error" else "json"
+        if not big:
+            area.load_text(text)  # before colours come back, so the old big text gets none
         if area.soft_wrap == big:
             area.soft_wrap = not big
         if area.language != language:
             area.language = language
-        area.load_text(text)
+        if big:
+            area.load_text(text)
 
     def _error_text(self) -> str:
         job = self.job
