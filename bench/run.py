@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -390,6 +391,15 @@ def idle_cpu(seconds: float) -> dict[str, Any]:
     }
 
 
+def in_tmux(what: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """A measurement through tmux; a tmux failure costs that figure, not the run."""
+    try:
+        return measure()
+    except (subprocess.CalledProcessError, RuntimeError) as err:
+        log(f"{what} not measured: {err}")
+        return None
+
+
 # -- the run -------------------------------------------------------------------------------
 
 
@@ -449,18 +459,10 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
 
     if shutil.which("tmux"):
         log(f"start-up, {plan.startup_runs} runs")
-        try:
-            report["startup"] = startup(plan.startup_runs)
-        except (subprocess.CalledProcessError, RuntimeError) as err:
-            log(f"start-up not measured: {err}")
-            report["startup"] = None
+        report["startup"] = in_tmux("start-up", lambda: startup(plan.startup_runs))
         time.sleep(0.5)
         log(f"idle CPU over {plan.idle_s:.0f} s")
-        try:
-            report["idle"] = idle_cpu(plan.idle_s)
-        except (subprocess.CalledProcessError, RuntimeError) as err:
-            log(f"idle CPU not measured: {err}")
-            report["idle"] = None
+        report["idle"] = in_tmux("idle CPU", lambda: idle_cpu(plan.idle_s))
     else:
         log("tmux is not installed: no start-up or idle CPU figures")
         report["startup"] = report["idle"] = None

@@ -1,8 +1,9 @@
 """The sandbox in its own process, for the benchmarks, with a few read-only extra routes.
 
-The product's own sandbox app (``tui.sandbox.create_app``) served by uvicorn on this process's
-event loop, exactly as ``start_sandbox`` serves it, so its CPU never counts against the client
-being measured. Extra routes, all behind the same API key, read the engine's own records:
+The product's own sandbox app (``tui.sandbox.create_app``) served on this process's event
+loop with ``start_sandbox``'s uvicorn settings (``uvicorn_server``), so its CPU never counts
+against the client being measured. Extra routes, all behind the same API key, read the
+engine's own records:
 
 - ``POST /bench/ends`` ``{"ids": [...]}`` → for each job: status, and when it was queued,
   started and finished, on this machine's monotonic clock (``time.monotonic()``, the same
@@ -26,13 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tui.sandbox import SandboxConfig, create_app
 from tui.sandbox.engine import Engine
+from tui.sandbox.server import uvicorn_server
 
 
 def cpu_seconds() -> float:
@@ -79,20 +80,8 @@ def add_bench_routes(app: object, engine: Engine) -> None:
 async def serve(config: SandboxConfig) -> None:
     app = create_app(config)
     add_bench_routes(app, app.state.engine)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.port,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            ws="none",
-            timeout_graceful_shutdown=2,
-            backlog=4096,
-        )
-    )
+    # A deeper listen backlog than the app's: 10,000 clients' requests may arrive at once.
+    server = uvicorn_server(app, config, backlog=4096)
     loop = asyncio.get_running_loop()
     serving = asyncio.ensure_future(server.serve())
     while not server.started:

@@ -64,15 +64,19 @@ def cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     )
 
 
-def jobs_json(env: dict[str, str]) -> list[dict[str, object]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tui", "jobs", "--json"],
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def jobs_json(env: dict[str, str]) -> list[dict[str, object]]:
+    done = run_cli(env, "jobs", "--json")
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout))
 
@@ -314,14 +318,7 @@ async def test_delete_and_filter_jobs(sandbox: str, env: dict[str, str], tmp_pat
 
 def test_the_key_is_nowhere_on_disk(sandbox: str, env: dict[str, str], tmp_path: Path) -> None:
     """After the CLI and the app have used the key, no file they wrote contains it."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tui", "run", f"{sandbox}/v2/echo", "--input", '{"k": 1}', "--sync"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(env, "run", f"{sandbox}/v2/echo", "--input", '{"k": 1}', "--sync")
     assert done.returncode == 0, done.stderr
     assert KEY not in done.stdout and KEY not in done.stderr
 

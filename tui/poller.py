@@ -75,7 +75,6 @@ class _Tracked:
     wait_ms: int = 0  # the next long-poll's wait
     version: int = 0
     failures: int = 0
-    polls: int = 0
 
 
 class _Budget:
@@ -549,7 +548,6 @@ class StatusPoller:
         lane.in_flight += 1
         if long:
             lane.long_polls += 1
-        entry.polls += 1
         wait_ms = entry.wait_ms or self.long_poll_wait_ms
         task = asyncio.create_task(self._poll(key, source, long, wait_ms))
         self._tasks.add(task)

@@ -98,11 +98,6 @@ class ClientPool:
             await client.aclose()
 
 
-@contextlib.contextmanager
-def _shared(client: httpx.AsyncClient) -> Iterator[httpx.AsyncClient]:
-    yield client
-
-
 # --- turning httpx outcomes into FlashErrors ----------------------------------------------
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -361,7 +356,10 @@ class EndpointClient:
         if extra_headers:
             headers.update(extra_headers)
         started = time.perf_counter()
-        with self.pool.long_poll(url) if long_poll else _shared(self.pool.get(url)) as client:
+        lease = (
+            self.pool.long_poll(url) if long_poll else contextlib.nullcontext(self.pool.get(url))
+        )
+        with lease as client:
             try:
                 response = await client.request(
                     method,

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
@@ -107,13 +108,9 @@ class RunningSandbox:
         return f"RunningSandbox({self.base_url!r})"
 
 
-def start_sandbox(config: SandboxConfig | None = None) -> RunningSandbox:
-    """Start a sandbox in a background thread; returns once it accepts connections."""
-    config = config or SandboxConfig()
-    app = create_app(config)
-    engine: Engine = app.state.engine
-    _quiet_uvicorn()
-    server = uvicorn.Server(
+def uvicorn_server(app: Any, config: SandboxConfig, **options: Any) -> uvicorn.Server:
+    """The uvicorn server the sandbox runs on (``options`` add to its settings)."""
+    return uvicorn.Server(
         uvicorn.Config(
             app,
             host=config.host,
@@ -124,8 +121,18 @@ def start_sandbox(config: SandboxConfig | None = None) -> RunningSandbox:
             lifespan="on",
             ws="none",
             timeout_graceful_shutdown=2,
+            **options,
         )
     )
+
+
+def start_sandbox(config: SandboxConfig | None = None) -> RunningSandbox:
+    """Start a sandbox in a background thread; returns once it accepts connections."""
+    config = config or SandboxConfig()
+    app = create_app(config)
+    engine: Engine = app.state.engine
+    _quiet_uvicorn()
+    server = uvicorn_server(app, config)
     loops: list[asyncio.AbstractEventLoop] = []
     failures: list[BaseException] = []
 
