@@ -15,13 +15,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.waits import wait_until
 from tui.sandbox import (
     DEMO_ENDPOINTS,
     RunningSandbox,
@@ -81,19 +82,6 @@ def settle(c: httpx.Client, endpoint: str, job_id: str) -> dict[str, Any]:
     body = dict(r.json())
     assert body["status"] in TERMINAL, body
     return body
-
-
-def wait_until(
-    probe: Callable[[], Any], accept: Callable[[Any], bool], timeout: float = 5.0
-) -> Any:
-    """Probe until `accept` holds; fails the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting; last value {value!r}"
-        time.sleep(0.02)
 
 
 def health(c: httpx.Client, endpoint: str) -> dict[str, Any]:

@@ -21,23 +21,12 @@ from runpod.endpoint.asyncio.asyncio_runner import Endpoint as AsyncioEndpoint
 from runpod.endpoint.runner import Job as SdkJob
 from runpod.http_client import ClientSession
 
+from tests.waits import wait_until
 from tui.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 
 KEY = "sdk-peer-key-0123"
 SCALE = 0.2
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
-
-
-def wait_until(
-    probe: Callable[[], Any], accept: Callable[[Any], bool], timeout: float = 10.0
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if accept(value):
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting; last value {value!r}"
-        time.sleep(0.05)
 
 
 def _point_sdk_at(sb: RunningSandbox) -> None:
@@ -95,7 +84,7 @@ def test_run_sync_returns_the_output(sandbox: RunningSandbox) -> None:
 
 def test_cancel_a_running_job(sandbox: RunningSandbox) -> None:
     job = runpod.Endpoint("sleepy").run({"seconds": 60})
-    wait_until(job.status, lambda s: s == "IN_PROGRESS")
+    wait_until(job.status, lambda s: s == "IN_PROGRESS", timeout=10)
     answer = job.cancel()
     assert answer == {"id": job.job_id, "status": "CANCELLED"}
     assert job.status() == "CANCELLED"
@@ -146,12 +135,12 @@ def test_health_shape_and_counts(fresh: RunningSandbox) -> None:
 
     flaky = runpod.Endpoint("flaky")
     failed = flaky.run({"fail": True})
-    assert wait_until(failed.status, lambda s: s in FINAL) == "FAILED"
+    assert wait_until(failed.status, lambda s: s in FINAL, timeout=10) == "FAILED"
     assert flaky.health()["jobs"]["failed"] == 1
 
     sleepy = runpod.Endpoint("sleepy")
     running = sleepy.run({"seconds": 60})
-    wait_until(running.status, lambda s: s == "IN_PROGRESS")
+    wait_until(running.status, lambda s: s == "IN_PROGRESS", timeout=10)
     counts = sleepy.health()
     assert counts["jobs"]["inProgress"] == 1
     assert counts["workers"]["running"] == 1
@@ -161,7 +150,7 @@ def test_health_shape_and_counts(fresh: RunningSandbox) -> None:
 def test_purge_queue_removes_only_queued_jobs(fresh: RunningSandbox) -> None:
     endpoint = runpod.Endpoint("sleepy")
     busy = endpoint.run({"seconds": 60})  # fills the only worker
-    wait_until(busy.status, lambda s: s == "IN_PROGRESS")
+    wait_until(busy.status, lambda s: s == "IN_PROGRESS", timeout=10)
     queued = [endpoint.run({"seconds": 60}) for _ in range(3)]
     assert all(job.status() == "IN_QUEUE" for job in queued)
     assert endpoint.health()["jobs"]["inQueue"] == 3
